@@ -1,0 +1,51 @@
+"""``hitprep convert JOB INPUT... -o OUTPUT``: run a conversion job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "convert",
+        help="convert input files into a training sample (HDF5)",
+        description="Convert input files into one HDF5 training sample as a job or preset says.",
+    )
+    p.add_argument("job", help="job TOML file or preset name (see `hitprep presets`)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files")
+    p.add_argument("-o", "--output", required=True, help="output HDF5 file")
+    p.add_argument("--detx", help="KM3NeT detector file (.detx) for calibration")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a job key, e.g. --set source.step=100 --set images.0.dtype=uint32",
+    )
+    p.add_argument("--step", type=int, help="events per chunk (bounds memory)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hitprep.config import load_job
+    from hitprep.runners import convert
+
+    job = load_job(args.job, overrides=args.overrides)
+    summary = convert(
+        job,
+        args.inputs,
+        args.output,
+        detx=args.detx,
+        overwrite=args.overwrite,
+        step=args.step,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    print(summary.line())
+    return 0

@@ -1,0 +1,166 @@
+"""Event-batch helpers: counts, offsets and flat <-> jagged conversions.
+
+An *event batch* is an ``awkward.Array`` of records: event-level scalars
+(``entry``, ``event_id``, ...) and named collections (``hits``, ``mc_tracks``, ...),
+each ``var * {field: number}``. These helpers work on flat content plus
+offsets and never loop over events in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "collection_fields",
+    "counts",
+    "event_index",
+    "flat_column",
+    "jagged_from_flat",
+    "make_batch",
+    "offsets_from_counts",
+    "with_collection_fields",
+]
+
+IntArray = npt.NDArray[np.int64]
+
+
+def counts(collection: ak.Array) -> IntArray:
+    """Number of items per event of a jagged collection.
+
+    Args:
+        collection: ``var * ...`` array, e.g. ``batch["hits"]``.
+
+    Returns:
+        int64 array of length ``len(collection)``.
+
+    Example:
+        >>> counts(ak.Array([[1, 2], [], [3]])).tolist()
+        [2, 0, 1]
+    """
+    return np.asarray(ak.num(collection, axis=1), dtype=np.int64)
+
+
+def offsets_from_counts(n_per_event: npt.ArrayLike) -> IntArray:
+    """Offsets (length n + 1, starting at 0) from per-event counts.
+
+    Example:
+        >>> offsets_from_counts([2, 0, 1]).tolist()
+        [0, 2, 2, 3]
+    """
+    c = np.asarray(n_per_event, dtype=np.int64)
+    out = np.zeros(len(c) + 1, dtype=np.int64)
+    np.cumsum(c, out=out[1:])
+    return out
+
+
+def event_index(n_per_event: npt.ArrayLike) -> IntArray:
+    """For each flat item, the index of its event within the batch.
+
+    Example:
+        >>> event_index([2, 0, 1]).tolist()
+        [0, 0, 2]
+    """
+    c = np.asarray(n_per_event, dtype=np.int64)
+    return np.repeat(np.arange(len(c), dtype=np.int64), c)
+
+
+def flat_column(collection: ak.Array, field: str) -> npt.NDArray[Any]:
+    """Flat numpy content of one field of a jagged record collection (no copy if possible).
+
+    Example:
+        >>> hits = ak.Array([[{"t": 1.0}], [{"t": 2.0}, {"t": 3.0}]])
+        >>> flat_column(hits, "t").tolist()
+        [1.0, 2.0, 3.0]
+    """
+    return np.asarray(ak.to_numpy(ak.flatten(collection[field], axis=1)))
+
+
+def collection_fields(batch: ak.Array, name: str) -> list[str]:
+    """Field names of collection ``name`` in a batch."""
+    return list(ak.fields(batch[name]))
+
+
+def jagged_from_flat(
+    columns: Mapping[str, npt.NDArray[np.generic]], offsets: npt.ArrayLike
+) -> ak.Array:
+    """Build a ``var * {fields}`` array from flat columns and offsets, without copying.
+
+    Args:
+        columns: equal-length flat arrays, one per field.
+        offsets: int64 offsets of length n_events + 1 (starting anywhere; only
+            differences and positions into ``columns`` matter).
+
+    Returns:
+        Jagged record array of length ``len(offsets) - 1``.
+
+    Example:
+        >>> a = jagged_from_flat({"t": np.array([1.0, 2.0, 3.0])}, [0, 1, 3])
+        >>> a.t.tolist()
+        [[1.0], [2.0, 3.0]]
+    """
+    off = np.asarray(offsets, dtype=np.int64)
+    fields = list(columns)
+    contents = [ak.contents.NumpyArray(np.asarray(columns[f])) for f in fields]
+    length = int(off[-1]) if len(off) else 0
+    if not fields:
+        record = ak.contents.RecordArray([], [], length=length)
+    else:
+        record = ak.contents.RecordArray(contents, fields)
+    layout = ak.contents.ListOffsetArray(ak.index.Index64(off), record)
+    return ak.Array(layout)
+
+
+def with_collection_fields(
+    batch: ak.Array,
+    name: str,
+    new_columns: Mapping[str, npt.NDArray[np.generic]],
+    *,
+    drop: Sequence[str] = (),
+) -> ak.Array:
+    """Return ``batch`` with flat ``new_columns`` added to (or replacing) collection ``name``.
+
+    The new columns must be flat arrays aligned with ``ak.flatten(batch[name])``.
+    Existing columns are kept unless replaced or listed in ``drop``.
+    """
+    collection = batch[name]
+    columns: dict[str, npt.NDArray[np.generic]] = {
+        f: flat_column(collection, f)
+        for f in ak.fields(collection)
+        if f not in drop and f not in new_columns
+    }
+    columns.update(new_columns)
+    rebuilt = jagged_from_flat(columns, offsets_from_counts(counts(collection)))
+    return ak.with_field(batch, rebuilt, name)
+
+
+def make_batch(
+    event_fields: Mapping[str, npt.NDArray[np.generic]],
+    collections: Mapping[str, ak.Array],
+    *,
+    length: int,
+) -> ak.Array:
+    """Assemble an event batch from per-event columns and jagged collections, without copying.
+
+    Args:
+        event_fields: one value per event each (e.g. ``entry``, ``event_id``).
+        collections: ``var * {...}`` arrays of length ``length``.
+        length: number of events.
+
+    Returns:
+        Record array with one field per event column and collection.
+
+    Example:
+        >>> b = make_batch({"entry": np.arange(2)}, {"hits": jagged_from_flat(
+        ...     {"t": np.array([1.0, 2.0])}, [0, 0, 2])}, length=2)
+        >>> b.hits.t.tolist()
+        [[], [1.0, 2.0]]
+    """
+    names = [*event_fields, *collections]
+    contents = [ak.contents.NumpyArray(np.asarray(v)) for v in event_fields.values()]
+    contents += [ak.to_layout(c) for c in collections.values()]
+    return ak.Array(ak.contents.RecordArray(contents, names, length=length))

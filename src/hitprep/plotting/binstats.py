@@ -1,0 +1,90 @@
+"""Plot per-axis bin statistics of image outputs (hit distribution, edges, cut-off fractions)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from hitprep.errors import FileFormatError, KeyInFileError
+from hitprep.sinks.hdf5 import check_output
+
+__all__ = ["AxisStats", "plot_bin_stats", "read_bin_stats"]
+
+
+@dataclass
+class AxisStats:
+    """Summed statistics of one image axis."""
+
+    image: str
+    axis: str
+    hist: npt.NDArray[np.float64]
+    hist_bin_edges: npt.NDArray[np.float64]
+    bin_edges: npt.NDArray[np.float64]
+    cut_off: npt.NDArray[np.float64]
+
+
+def read_bin_stats(paths: Sequence[str | Path]) -> list[AxisStats]:
+    """Read and sum ``bin_stats/<image>/<axis>`` over several outputs."""
+    found: dict[tuple[str, str], AxisStats] = {}
+    for path in paths:
+        try:
+            with h5py.File(path, "r") as f:
+                if "bin_stats" not in f:
+                    group = "bin_stats"
+                    raise KeyInFileError(group, file=path, available=list(f), what="group")
+                for image, group in f["bin_stats"].items():
+                    for axis, data in group.items():
+                        key = (image, axis)
+                        hist = data["hist"][:].astype(np.float64)
+                        cut = data["cut_off"][:].astype(np.float64)
+                        if key in found:
+                            found[key].hist += hist
+                            found[key].cut_off += cut
+                        else:
+                            found[key] = AxisStats(
+                                image,
+                                axis,
+                                hist,
+                                data["hist_bin_edges"][:],
+                                data["bin_edges"][:],
+                                cut,
+                            )
+        except OSError as err:
+            raise FileFormatError(path, f"cannot read as HDF5: {err}") from err
+    return list(found.values())
+
+
+def plot_bin_stats(
+    stats: Sequence[AxisStats], save_as: str | Path, *, overwrite: bool = False
+) -> Path:
+    """One panel per axis: hits per fine bin, the image's bin edges, the cut-off fractions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = check_output(save_as, overwrite=overwrite)
+    n = max(len(stats), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(7, 2.8 * n), squeeze=False)
+    for ax, s in zip(axes[:, 0], stats, strict=False):
+        ax.stairs(s.hist, s.hist_bin_edges, fill=True, alpha=0.6, label="hits")
+        for edge in s.bin_edges:
+            ax.axvline(edge, color="grey", lw=0.5, alpha=0.6)
+        total = s.hist.sum() + s.cut_off.sum()
+        frac = s.cut_off / total if total else s.cut_off
+        ax.set_title(
+            f"{s.image}: {s.axis}   cut off: {100 * frac[0]:.2f}% below,"
+            f" {100 * frac[1]:.2f}% above",
+            fontsize=9,
+        )
+        ax.set_xlabel(s.axis)
+        ax.set_ylabel("hits")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out

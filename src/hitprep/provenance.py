@@ -1,0 +1,59 @@
+"""Provenance written into every output: who made it, from what, how."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["command_line", "input_records", "provenance_attrs", "version"]
+
+
+def version() -> str:
+    """hitprep's installed version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("hitprep")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def command_line() -> str:
+    """The command line of this process, shell-quoted."""
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def input_records(paths: Sequence[Path], events: Sequence[int]) -> list[dict[str, Any]]:
+    """One record per input: path, size in bytes, number of events."""
+    return [
+        {"index": i, "path": str(p.resolve()), "size_bytes": p.stat().st_size, "events": n}
+        for i, (p, n) in enumerate(zip(paths, events, strict=True))
+    ]
+
+
+def provenance_attrs(
+    *,
+    job_text: str,
+    job_resolved: str,
+    overrides: Sequence[str],
+    inputs: list[dict[str, Any]],
+    accounting: dict[str, Any],
+    command: str | None = None,
+) -> dict[str, str]:
+    """File attributes: version, job, command, timestamp, inputs and event accounting."""
+    return {
+        "hitprep_version": version(),
+        "job": job_text,
+        "job_resolved": job_resolved,
+        "job_overrides": json.dumps(list(overrides)),
+        "command": command if command is not None else command_line(),
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "inputs": json.dumps(inputs),
+        "accounting": json.dumps(accounting),
+    }

@@ -1,0 +1,193 @@
+"""n-d histogram images of a hit collection, one per event, for whole chunks at once.
+
+Hitprep bins like OrcaSong's ``ImageMaker`` (``np.histogramdd`` per event), but
+computes a flat (event, bin) index for the whole chunk and counts it with one
+``np.bincount``. Counts never wrap: OrcaSong stores ``uint8`` and silently wraps
+at 256; hitprep checks every count against the image dtype and raises
+:class:`~hitprep.errors.CountOverflowError` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import awkward as ak
+import numpy as np
+import numpy.typing as npt
+
+from hitprep.errors import CountOverflowError
+from hitprep.events import counts, event_index, flat_column
+from hitprep.representations.binning import bin_index, check_edges
+
+__all__ = ["BinStats", "ImageSpec", "make_images"]
+
+#: largest number of (event, bin) cells counted in one bincount call
+_MAX_CELLS = 1 << 24
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image per event.
+
+    Attributes:
+        name: output dataset name (``x`` for the first image by convention).
+        axes: ``(field, edges)`` pairs; fields of ``collection``.
+        weights: optional field whose values are summed instead of counting hits.
+        dtype: output dtype; counts must fit it (checked), weights default to float32.
+        collection: the jagged collection binned.
+    """
+
+    name: str
+    axes: tuple[tuple[str, npt.NDArray[np.float64]], ...]
+    weights: str | None = None
+    dtype: str = "uint16"
+    collection: str = "hits"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(e) - 1 for _, e in self.axes)
+
+    @property
+    def fields(self) -> list[str]:
+        names = [f for f, _ in self.axes]
+        return [*names, self.weights] if self.weights else names
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        axes: Sequence[tuple[str, npt.ArrayLike]],
+        *,
+        weights: str | None = None,
+        dtype: str | None = None,
+        collection: str = "hits",
+    ) -> ImageSpec:
+        """Validated spec; ``dtype`` defaults to uint16 for counts, float32 for weights."""
+        checked = tuple((f, check_edges(f, e)) for f, e in axes)
+        if not checked:
+            msg = f"image {name!r} needs at least one axis"
+            raise ValueError(msg)
+        chosen = dtype or ("float32" if weights else "uint16")
+        np.dtype(chosen)  # raises TypeError on nonsense
+        return cls(name, checked, weights, chosen, collection)
+
+
+@dataclass
+class BinStats:
+    """Per-axis hit distributions over a whole job, like OrcaSong's ``BinningStatsMaker``.
+
+    For each axis: a histogram of the hits inside every *other* axis' range, on
+    a finer grid (``res_increase`` sub-bins per bin; time keeps its own edges),
+    and the counts of hits below the first and above the last edge.
+    """
+
+    spec: ImageSpec
+    res_increase: int = 5
+    hist: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
+    hist_bin_edges: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    cut_off: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, edges in self.spec.axes:
+            fine = (
+                edges
+                if name == "time"
+                else np.linspace(edges[0], edges[-1], (len(edges) - 1) * self.res_increase + 1)
+            )
+            self.hist_bin_edges[name] = fine
+            self.hist[name] = np.zeros(len(fine) - 1, dtype=np.int64)
+            self.cut_off[name] = np.zeros(2, dtype=np.int64)
+
+    def update(self, columns: dict[str, npt.NDArray[np.generic]]) -> None:
+        """Add one chunk's flat hit columns."""
+        inside = {
+            name: (columns[name] >= edges[0]) & (columns[name] <= edges[-1])
+            for name, edges in self.spec.axes
+        }
+        for name, edges in self.spec.axes:
+            v = columns[name]
+            self.cut_off[name] += [
+                int(np.count_nonzero(v < edges[0])),
+                int(np.count_nonzero(v > edges[-1])),
+            ]
+            keep = np.ones(len(v), dtype=bool)
+            for other, mask in inside.items():
+                if other != name:
+                    keep &= mask
+            fine = self.hist_bin_edges[name]
+            idx = bin_index(v[keep], fine)
+            ok = (idx >= 0) & (idx < len(fine) - 1)
+            self.hist[name] += np.bincount(idx[ok], minlength=len(fine) - 1)
+
+
+def make_images(
+    batch: ak.Array, spec: ImageSpec, *, stats: BinStats | None = None
+) -> npt.NDArray[np.generic]:
+    """Histogram each event's hits into an image.
+
+    Args:
+        batch: event batch with ``spec.collection``.
+        spec: axes, weights and dtype.
+        stats: optional accumulator of per-axis bin statistics.
+
+    Returns:
+        Array of shape ``(len(batch), *spec.shape)`` and dtype ``spec.dtype``.
+
+    Raises:
+        CountOverflowError: a bin's count exceeds what ``spec.dtype`` holds.
+    """
+    hits = batch[spec.collection]
+    n_hits = counts(hits)
+    n_events = len(n_hits)
+    columns = {f: flat_column(hits, f) for f in spec.fields}
+    if stats is not None:
+        stats.update(columns)
+    shape = spec.shape
+    n_bins = int(np.prod(shape))
+    flat_bin = np.zeros(int(n_hits.sum()), dtype=np.int64)
+    valid = np.ones(len(flat_bin), dtype=bool)
+    for (name, edges), size in zip(spec.axes, shape, strict=True):
+        idx = bin_index(columns[name], edges)
+        valid &= (idx >= 0) & (idx < size)
+        flat_bin *= size
+        flat_bin += idx
+    cell = event_index(n_hits) * n_bins + flat_bin
+    cell = cell[valid]
+    weights = columns[spec.weights][valid].astype(np.float64) if spec.weights else None
+    dtype = np.dtype(spec.dtype)
+    out = np.zeros((n_events, *shape), dtype=dtype)
+    flat_out = out.reshape(n_events, n_bins)
+    events_per_pass = max(1, _MAX_CELLS // max(n_bins, 1))
+    for first in range(0, n_events, events_per_pass):
+        last = min(first + events_per_pass, n_events)
+        lo, hi = np.searchsorted(cell, [first * n_bins, last * n_bins])
+        part = cell[lo:hi] - first * n_bins
+        w = None if weights is None else weights[lo:hi]
+        summed = np.bincount(part, weights=w, minlength=(last - first) * n_bins)
+        _check_fits(summed, dtype, spec, batch, first)
+        flat_out[first:last] = summed.reshape(last - first, n_bins)
+    return out
+
+
+def _check_fits(
+    summed: npt.NDArray[np.generic],
+    dtype: np.dtype[np.generic],
+    spec: ImageSpec,
+    batch: ak.Array,
+    first: int,
+) -> None:
+    if dtype.kind not in "ui" or summed.size == 0:
+        return
+    limit = int(np.iinfo(dtype).max)  # type: ignore[type-var]
+    top = int(np.argmax(summed))
+    if summed[top] > limit:
+        n_bins = int(np.prod(spec.shape))
+        event, flat = divmod(top, n_bins)
+        entry = int(batch["entry"][first + event]) if "entry" in ak.fields(batch) else first + event
+        bin_nd = np.unravel_index(flat, spec.shape)
+        msg = (
+            f"image {spec.name!r}: event entry {entry}, bin {tuple(int(b) for b in bin_nd)} holds"
+            f" {summed[top]:g}, more than {dtype.name} can ({limit}); set dtype to a wider type"
+        )
+        raise CountOverflowError(msg)

@@ -1,0 +1,74 @@
+"""Sources: one module per file format, opened through :func:`open_source`."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from hitprep.errors import ConfigError, FileFormatError
+from hitprep.sources.base import Source
+
+__all__ = ["FORMATS", "Source", "detect_format", "open_source"]
+
+#: format name -> "module:Class", imported only when used (keeps start-up fast)
+FORMATS: dict[str, str] = {
+    "km3net_hdf5": "hitprep.sources.km3net_hdf5:KM3NeTHDF5Source",
+    "km3net_offline": "hitprep.sources.km3net_offline:KM3NeTOfflineSource",
+    "root_tree": "hitprep.sources.root_tree:RootTreeSource",
+}
+
+
+def _source_class(name: str) -> type[Source]:
+    try:
+        target = FORMATS[name]
+    except KeyError:
+        msg = f"unknown source format {name!r}; allowed: {', '.join(sorted(FORMATS))}, auto"
+        raise ConfigError(msg) from None
+    module, cls = target.split(":")
+    found: type[Source] = getattr(importlib.import_module(module), cls)
+    return found
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess the source format of a file from its content.
+
+    HDF5 files are read as km3pipe HDF5; ROOT files with a tree ``E`` holding
+    ``Evt`` as KM3NeT offline; other ROOT files as a generic TTree.
+    """
+    p = Path(path)
+    if not p.exists():
+        msg = "no such file"
+        raise FileFormatError(p, msg)
+    with p.open("rb") as fh:
+        magic = fh.read(8)
+    if magic.startswith(b"\x89HDF"):
+        return "km3net_hdf5"
+    if magic.startswith(b"root"):
+        import uproot
+
+        try:
+            with uproot.open(p) as f:
+                keys = {k.split(";")[0] for k in f}
+                if "E" in keys and "Evt" in {b.split("/")[0] for b in f["E"]}:
+                    return "km3net_offline"
+        except Exception as err:  # uproot raises many kinds on broken files
+            raise FileFormatError(p, f"cannot read as ROOT: {err}") from err
+        return "root_tree"
+    msg = "neither HDF5 nor ROOT (unknown file signature)"
+    raise FileFormatError(p, msg)
+
+
+def open_source(path: str | Path, *, format: str = "auto", **options: Any) -> Source:
+    """Open ``path`` with the source for ``format`` (``"auto"``: detect from content).
+
+    Args:
+        path: input file.
+        format: one of :data:`FORMATS` or ``"auto"``.
+        **options: passed to the source class (e.g. ``tree=`` for ``root_tree``).
+
+    Returns:
+        An open :class:`Source`.
+    """
+    name = detect_format(path) if format == "auto" else format
+    return _source_class(name)(path, **options)

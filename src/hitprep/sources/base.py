@@ -1,0 +1,90 @@
+"""The Source interface: one file format, batches of at most ``step`` events."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar
+
+import awkward as ak
+
+from hitprep.errors import KeyInFileError
+
+__all__ = ["Source"]
+
+
+class Source(abc.ABC):
+    """Reads events of one file format as awkward batches.
+
+    Every batch carries ``entry`` (int64, the event's position in the file)
+    beside the format's event-level fields and collections. Field names are
+    dotted: ``"event_id"`` for an event field, ``"hits.time"`` for a field of
+    collection ``hits``.
+    """
+
+    format_name: ClassVar[str]
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    @abc.abstractmethod
+    def num_events(self) -> int:
+        """Number of events in the file."""
+
+    @abc.abstractmethod
+    def fields(self) -> list[str]:
+        """Every dotted field this source can provide."""
+
+    @abc.abstractmethod
+    def read(self, start: int, stop: int, *, fields: Collection[str] | None = None) -> ak.Array:
+        """Events ``start`` to ``stop`` (exclusive) as one batch.
+
+        Args:
+            start: first entry.
+            stop: one past the last entry.
+            fields: dotted fields to read (``None``: all). Collections that
+                are not named are left out; ``entry`` is always present.
+        """
+
+    def iterate(
+        self,
+        *,
+        step: int,
+        start: int = 0,
+        stop: int | None = None,
+        fields: Collection[str] | None = None,
+    ) -> Iterator[ak.Array]:
+        """Yield batches of at most ``step`` events from ``start`` to ``stop``."""
+        if step <= 0:
+            msg = f"step must be a positive number of events, not {step}"
+            raise ValueError(msg)
+        end = self.num_events if stop is None else min(stop, self.num_events)
+        for first in range(start, end, step):
+            yield self.read(first, min(first + step, end), fields=fields)
+
+    def check_fields(self, fields: Collection[str]) -> None:
+        """Raise KeyInFileError for the first requested field the file lacks."""
+        available = self.fields()
+        for f in fields:
+            if f not in available:
+                raise KeyInFileError(f, file=self.path, available=available, what="field")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the file handle."""
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {str(self.path)!r} events={self.num_events}>"
