@@ -1,0 +1,1 @@
+"""One demo per use case, run by ``python -m hitprep.demo`` (``make demo``)."""

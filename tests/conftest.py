@@ -1,0 +1,40 @@
+"""Shared fixtures: real data files, skipped with a reason where an optional input is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout (real WCSim, NanoAOD, Geant4 files)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"optional real-data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
+
+
+def shared_file(relative: str) -> Path:
+    """A file under ``../shared/data``; skips the test when it is absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"optional real-data file {path} is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def km3net_h5() -> Path:
+    """km3net-testdata's atmospheric muon sample (500 events, 2.2M hits)."""
+    km3net_testdata = pytest.importorskip("km3net_testdata")
+    return Path(km3net_testdata.data_path("hdf5/atmospheric_muons_sample.h5"))
+
+
+@pytest.fixture(scope="session")
+def km3net_detx() -> Path:
+    """The detector file matching ``km3net_h5`` (det 20, 2070 DOMs, 64,170 PMTs)."""
+    km3net_testdata = pytest.importorskip("km3net_testdata")
+    return Path(km3net_testdata.data_path("detx/KM3NeT_-00000001_20171212.detx"))
