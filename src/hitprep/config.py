@@ -1,12 +1,15 @@
 """Job configuration: TOML files (or shipped presets), validated, with errors that name the key.
 
-A job file::
+A job file is a set of sections. Which sections exist, and how each is
+validated, is the registry :data:`SECTIONS`; a section that is absent from the
+file is ``None`` in the job (its stage or representation is not built). An
+image job::
 
     description = "KM3NeT z-t images"
     [source]
-    format = "auto"          # km3net_hdf5 | km3net_offline | root_tree | auto
+    format = "auto"          # km3net_hdf5 | km3net_offline | root_tree | ... | auto
     step = 250               # events per chunk
-    [calibration]
+    [calibration]            # KM3NeT: .detx calibration and time centring
     detx = "detector.detx"   # optional; --detx overrides
     correct_timeslew = true
     center_time = true
@@ -17,10 +20,13 @@ A job file::
     weights = "tot"          # optional
     dtype = "uint16"         # counts never wrap: an overflow is an error
     [labels]
-    extractor = "km3net_mc"  # or "module:function", or "" for none
+    extractor = "km3net_mc"  # or "module:function"
     [output]
     compression = "gzip"
     compression_level = 1
+
+To add a section, register a validator in :data:`SECTIONS` (``table_section``
+covers plain tables of typed keys with defaults).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import copy
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,48 +45,31 @@ import numpy.typing as npt
 
 from hitprep.errors import ConfigError, nearest
 
-__all__ = ["Job", "apply_overrides", "list_presets", "load_job"]
+__all__ = [
+    "SECTIONS",
+    "ImageConfig",
+    "Job",
+    "apply_overrides",
+    "check_keys",
+    "list_presets",
+    "load_job",
+    "parse_edges",
+    "table_section",
+]
 
-#: allowed keys per section, with their types and defaults
-_SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
-    "": {
-        "description": (str, ""),
-        "source": (dict, {}),
-        "calibration": (dict, {}),
-        "images": (list, []),
-        "labels": (dict, {}),
-        "output": (dict, {}),
-    },
-    "source": {
-        "format": (str, "auto"),
-        "step": (int, 250),
-        "tree": (str, ""),
-        "collections": (list, []),
-    },
-    "calibration": {
-        "detx": (str, ""),
-        "correct_timeslew": (bool, True),
-        "center_time": (bool, True),
-        "correct_mc_time": (bool, True),
-    },
-    "images": {
-        "name": (str, "x"),
-        "bin_edges": (list, None),
-        "weights": (str, ""),
-        "dtype": (str, ""),
-        "collection": (str, "hits"),
-    },
-    "labels": {"extractor": (str, "")},
-    "output": {
-        "compression": (str, "gzip"),
-        "compression_level": (int, 1),
-        "bin_stats": (bool, True),
-    },
-}
+Schema = dict[str, tuple[type | tuple[type, ...], Any]]
+Validator = Callable[[str, Any], Any]
 
 
-def _check_section(where: str, section: str, values: dict[str, Any]) -> dict[str, Any]:
-    schema = _SCHEMA[section]
+def check_keys(where: str, values: Any, schema: Schema) -> dict[str, Any]:
+    """Validate a table against ``{key: (type, default)}``; ``default=None`` means required.
+
+    Raises:
+        ConfigError: unknown key (with the nearest allowed one), missing key, wrong type.
+    """
+    if not isinstance(values, dict):
+        msg = f"{where}: expected a table, got {values!r}"
+        raise ConfigError(msg)
     for key in values:
         if key not in schema:
             close = nearest(key, schema)
@@ -95,26 +85,43 @@ def _check_section(where: str, section: str, values: dict[str, Any]) -> dict[str
             out[key] = copy.deepcopy(default)
             continue
         value = values[key]
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool):  # TOML booleans are not numbers
+            ok = bool in kinds
+        elif isinstance(value, int) and float in kinds and int not in kinds:
+            value, ok = float(value), True
+        else:
+            ok = isinstance(value, kinds)
         if not ok:
-            name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            msg = f"{where}.{key}: expected {name}, got {value!r}"
+            names = "/".join(k.__name__ for k in kinds)
+            msg = f"{where}.{key}: expected {names}, got {value!r}"
             raise ConfigError(msg)
         out[key] = value
     return out
 
 
-def _edges(where: str, spec: Any) -> npt.NDArray[np.float64]:
+def table_section(schema: Schema) -> Validator:
+    """Validator of a plain ``[section]`` table with typed keys and defaults."""
+
+    def validate(where: str, value: Any) -> dict[str, Any]:
+        return check_keys(where, value, schema)
+
+    return validate
+
+
+def parse_edges(where: str, spec: Any) -> npt.NDArray[np.float64]:
+    """Bin edges from a list of numbers or ``{start, stop, bins}`` (``np.linspace``)."""
     if isinstance(spec, dict):
-        extra = set(spec) - {"start", "stop", "bins"}
-        if extra or not {"start", "stop", "bins"} <= set(spec):
+        if set(spec) != {"start", "stop", "bins"}:
             msg = f"{where}: give edges as a list of numbers or {{start, stop, bins}}, got {spec!r}"
             raise ConfigError(msg)
-        if not isinstance(spec["bins"], int) or spec["bins"] < 1:
+        if not isinstance(spec["bins"], int) or isinstance(spec["bins"], bool) or spec["bins"] < 1:
             msg = f"{where}.bins: expected a positive integer, got {spec['bins']!r}"
             raise ConfigError(msg)
         return np.linspace(float(spec["start"]), float(spec["stop"]), spec["bins"] + 1)
-    if isinstance(spec, list) and all(isinstance(v, int | float) for v in spec):
+    if isinstance(spec, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in spec
+    ):
         return np.asarray(spec, dtype=np.float64)
     msg = f"{where}: give edges as a list of numbers or {{start, stop, bins}}, got {spec!r}"
     raise ConfigError(msg)
@@ -122,6 +129,8 @@ def _edges(where: str, spec: Any) -> npt.NDArray[np.float64]:
 
 @dataclass(frozen=True)
 class ImageConfig:
+    """One ``[[images]]`` table."""
+
     name: str
     axes: tuple[tuple[str, npt.NDArray[np.float64]], ...]
     weights: str | None
@@ -129,20 +138,108 @@ class ImageConfig:
     collection: str
 
 
+_IMAGE_SCHEMA: Schema = {
+    "name": (str, "x"),
+    "bin_edges": (list, None),
+    "weights": (str, ""),
+    "dtype": (str, ""),
+    "collection": (str, "hits"),
+}
+
+
+def _images(where: str, value: Any) -> tuple[ImageConfig, ...]:
+    if not isinstance(value, list):
+        msg = f"{where}: expected [[images]] tables"
+        raise ConfigError(msg)
+    images = []
+    for i, table in enumerate(value):
+        at = f"{where} #{i + 1}"
+        img = check_keys(at, table, _IMAGE_SCHEMA)
+        axes = []
+        for j, pair in enumerate(img["bin_edges"]):
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                msg = f'{at}.bin_edges[{j}]: expected ["field", edges], got {pair!r}'
+                raise ConfigError(msg)
+            axes.append((pair[0], parse_edges(f"{at}.bin_edges[{j}]", pair[1])))
+        if not axes:
+            msg = f"{at}.bin_edges: needs at least one axis"
+            raise ConfigError(msg)
+        images.append(
+            ImageConfig(
+                img["name"],
+                tuple(axes),
+                img["weights"] or None,
+                img["dtype"] or None,
+                img["collection"],
+            )
+        )
+    names = [im.name for im in images]
+    if len(set(names)) != len(names):
+        msg = f"{where}: image names must differ, got {names}"
+        raise ConfigError(msg)
+    return tuple(images)
+
+
+#: job section -> validator(where, value) -> validated value; order = order of stages
+SECTIONS: dict[str, Validator] = {
+    "description": lambda where, v: _string(where, v),
+    "source": table_section(
+        {"format": (str, "auto"), "step": (int, 250), "tree": (str, ""), "collections": (list, [])}
+    ),
+    "calibration": table_section(
+        {
+            "detx": (str, ""),
+            "correct_timeslew": (bool, True),
+            "center_time": (bool, True),
+            "correct_mc_time": (bool, True),
+        }
+    ),
+    "images": _images,
+    "labels": table_section({"extractor": (str, None)}),
+    "output": table_section(
+        {"compression": (str, "gzip"), "compression_level": (int, 1), "bin_stats": (bool, True)}
+    ),
+}
+
+#: sections every job has (filled with defaults when absent)
+_ALWAYS = ("description", "source", "output")
+
+
+def _string(where: str, value: Any) -> str:
+    if not isinstance(value, str):
+        msg = f"{where}: expected a string, got {value!r}"
+        raise ConfigError(msg)
+    return value
+
+
 @dataclass(frozen=True)
 class Job:
-    """A validated job. ``text`` is the TOML it came from; ``overrides`` the ``--set`` items."""
+    """A validated job: ``sections`` maps each present section to its validated value.
 
-    description: str
-    source: dict[str, Any]
-    calibration: dict[str, Any]
-    images: tuple[ImageConfig, ...]
-    labels: dict[str, Any]
-    output: dict[str, Any]
+    ``text`` is the TOML it came from, ``origin`` where that was, ``overrides``
+    the ``--set`` items applied.
+    """
+
+    sections: dict[str, Any]
     text: str = ""
     origin: str = ""
     overrides: tuple[str, ...] = field(default=())
-    raw: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        """A section's validated value, or None when the job does not have it."""
+        return self.sections.get(name)
+
+    @property
+    def description(self) -> str:
+        return str(self.sections["description"])
+
+    @property
+    def source(self) -> dict[str, Any]:
+        return dict(self.sections["source"])
+
+    @property
+    def output(self) -> dict[str, Any]:
+        return dict(self.sections["output"])
 
     @classmethod
     def from_dict(
@@ -155,73 +252,44 @@ class Job:
     ) -> Job:
         """Validate a parsed job table."""
         where = origin or "job"
-        top = _check_section(where, "", raw)
-        sections = {
-            name: _check_section(f"{where} [{name}]", name, top[name])
-            for name in ("source", "calibration", "labels", "output")
-        }
+        for key in raw:
+            if key not in SECTIONS:
+                close = nearest(key, SECTIONS)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                msg = f"{where}: unknown section {key!r}{hint} (allowed: {', '.join(SECTIONS)})"
+                raise ConfigError(msg)
+        sections: dict[str, Any] = {}
+        for name, validate in SECTIONS.items():
+            if name in raw:
+                sections[name] = validate(f"{where} [{name}]", raw[name])
+            elif name in _ALWAYS:
+                sections[name] = validate(f"{where} [{name}]", "" if name == "description" else {})
         if sections["source"]["step"] <= 0:
             msg = f"{where} [source].step: must be a positive number of events"
             raise ConfigError(msg)
-        images = []
-        for i, table in enumerate(top["images"]):
-            at = f"{where} [[images]] #{i + 1}"
-            if not isinstance(table, dict):
-                msg = f"{at}: expected a table"
-                raise ConfigError(msg)
-            img = _check_section(at, "images", table)
-            axes = []
-            for j, pair in enumerate(img["bin_edges"]):
-                if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
-                    msg = f'{at}.bin_edges[{j}]: expected ["field", edges], got {pair!r}'
-                    raise ConfigError(msg)
-                axes.append((pair[0], _edges(f"{at}.bin_edges[{j}]", pair[1])))
-            images.append(
-                ImageConfig(
-                    img["name"],
-                    tuple(axes),
-                    img["weights"] or None,
-                    img["dtype"] or None,
-                    img["collection"],
-                )
-            )
-        names = [im.name for im in images]
-        if len(set(names)) != len(names):
-            msg = f"{where}: image names must differ, got {names}"
-            raise ConfigError(msg)
-        return cls(
-            top["description"],
-            sections["source"],
-            sections["calibration"],
-            tuple(images),
-            sections["labels"],
-            sections["output"],
-            text,
-            origin,
-            overrides,
-            raw,
-        )
+        return cls(sections, text, origin, overrides)
 
     def resolved_json(self) -> str:
         """The validated job as JSON (for provenance)."""
-        data = {
-            "description": self.description,
-            "source": self.source,
-            "calibration": self.calibration,
-            "labels": self.labels,
-            "output": self.output,
-            "images": [
-                {
-                    "name": im.name,
-                    "collection": im.collection,
-                    "weights": im.weights,
-                    "dtype": im.dtype,
-                    "bin_edges": [[f, e.tolist()] for f, e in im.axes],
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, np.ndarray):
+                return value.tolist()
+            if isinstance(value, ImageConfig):
+                return {
+                    "name": value.name,
+                    "collection": value.collection,
+                    "weights": value.weights,
+                    "dtype": value.dtype,
+                    "bin_edges": [[f, e.tolist()] for f, e in value.axes],
                 }
-                for im in self.images
-            ],
-        }
-        return json.dumps(data)
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [plain(v) for v in value]
+            return value
+
+        return json.dumps(plain(self.sections))
 
 
 def list_presets() -> dict[str, str]:

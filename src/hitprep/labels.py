@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.config import Job
 from hitprep.errors import ConfigError
 from hitprep.events import counts, event_index, flat_column, offsets_from_counts
+from hitprep.pipeline import BuildOptions, Context, Representation
 
-__all__ = ["EXTRACTORS", "Extractor", "km3net_mc", "load_extractor", "to_structured"]
+__all__ = [
+    "EXTRACTORS",
+    "Extractor",
+    "LabelRepresentation",
+    "build_representations",
+    "km3net_mc",
+    "load_extractor",
+    "to_structured",
+]
 
 Extractor = Callable[[ak.Array], Mapping[str, npt.ArrayLike]]
 
@@ -130,3 +141,21 @@ def to_structured(
     for name, col in columns.items():
         out[name] = col
     return out
+
+
+class LabelRepresentation(Representation):
+    """The ``[labels]`` section: the extractor's arrays as the structured dataset ``y``."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.extractor = load_extractor(spec)
+        if spec == "km3net_mc":
+            self.collections = frozenset({"mc_tracks"})
+
+    def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
+        return {"y": to_structured(self.extractor(batch), n_events=len(batch), source=self.spec)}
+
+
+def build_representations(job: Job, options: BuildOptions) -> list[LabelRepresentation]:
+    """The label representation of a job with a ``[labels]`` section."""
+    return [LabelRepresentation(job.get("labels")["extractor"])]

@@ -12,12 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hitprep.config import Job
-from hitprep.detectors.detx import Detector, read_detx
 from hitprep.errors import ConfigError
-from hitprep.pipeline import Accounting, Pipeline
+from hitprep.pipeline import Accounting, BuildOptions, Context, Pipeline
 from hitprep.provenance import input_records, provenance_attrs
 from hitprep.sinks.hdf5 import HDF5Sink, check_output
 from hitprep.sources import open_source
@@ -39,9 +36,10 @@ class Summary:
         skipped = sum(a.skipped.values())
         reasons = ", ".join(f"{k}: {v}" for k, v in a.skipped.items())
         why = f" ({reasons})" if reasons else ""
+        items = "".join(f" {n} {name};" for name, n in a.items_read.items())
         return (
             f"{a.events_read} events in, {a.events_written} written, {skipped} skipped{why};"
-            f" {a.hits_read} hits; {self.seconds:.1f} s -> {self.output}"
+            f"{items} {self.seconds:.1f} s -> {self.output}"
         )
 
 
@@ -60,11 +58,6 @@ def _open_sources(job: Job, inputs: Sequence[Path]) -> list[Source]:
             s.close()
         raise
     return sources
-
-
-def _detector(job: Job, detx: str | Path | None) -> Detector | None:
-    path = detx or job.calibration["detx"]
-    return read_detx(path) if path else None
 
 
 def convert(
@@ -106,7 +99,7 @@ def convert(
     if chunk <= 0:
         msg = f"step must be a positive number of events, not {chunk}"
         raise ConfigError(msg)
-    pipeline = Pipeline(job, _detector(job, detx))
+    pipeline = Pipeline(job, BuildOptions(detx=Path(detx) if detx else None))
     sources = _open_sources(job, paths)
     try:
         fields = [pipeline.fields_for(s) for s in sources]
@@ -124,9 +117,10 @@ def convert(
         ):
             for index, (source, wanted) in enumerate(zip(sources, fields, strict=True)):
                 for batch in source.iterate(step=chunk, fields=wanted):
-                    sink.append(pipeline.run(batch, file_index=index, source=str(source.path)))
+                    ctx = Context(str(source.path), index, pipeline.accounting)
+                    sink.append(pipeline.run(batch, ctx))
                     bar.update(len(batch))
-            _write_bin_stats(sink, pipeline)
+            pipeline.finish(sink)
             accounting = pipeline.accounting
             sink.set_attrs(
                 provenance_attrs(
@@ -138,29 +132,8 @@ def convert(
                     command=command,
                 )
             )
-            if accounting.events_written == 0:
-                _ensure_datasets(sink, pipeline)
             sink.commit()
     finally:
         for s in sources:
             s.close()
     return Summary(out, pipeline.accounting, time.perf_counter() - started)
-
-
-def _write_bin_stats(sink: HDF5Sink, pipeline: Pipeline) -> None:
-    for image, stats in pipeline.stats.items():
-        for axis, edges in stats.spec.axes:
-            base = f"bin_stats/{image}/{axis}"
-            sink.write(f"{base}/hist", stats.hist[axis])
-            sink.write(f"{base}/hist_bin_edges", stats.hist_bin_edges[axis])
-            sink.write(f"{base}/bin_edges", edges)
-            sink.write(f"{base}/cut_off", stats.cut_off[axis], attrs={"order": "below, above"})
-
-
-def _ensure_datasets(sink: HDF5Sink, pipeline: Pipeline) -> None:
-    """An output without events still has its image datasets, with zero rows."""
-    if sink.file is None:
-        return
-    for spec in pipeline.specs:
-        if spec.name not in sink.file:
-            sink.append({spec.name: np.zeros((0, *spec.shape), dtype=spec.dtype)})

@@ -20,7 +20,9 @@ def run(outdir: Path) -> list[str]:
     detx = km3net_testdata.data_path("detx/KM3NeT_-00000001_20171212.detx")
     output = outdir / "km3net_zt.h5"
     summary = convert(load_job("km3net_zt"), [events], output, detx=detx, overwrite=True)
-    plot = plot_bin_stats(read_bin_stats([output]), outdir / "km3net_zt_binstats.png", overwrite=True)
+    plot = plot_bin_stats(
+        read_bin_stats([output]), outdir / "km3net_zt_binstats.png", overwrite=True
+    )
     with h5py.File(output, "r") as f:
         x = f["x"]
         shape, total = x.shape, int(x[:].sum())

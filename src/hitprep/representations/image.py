@@ -11,16 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.config import Job
 from hitprep.errors import CountOverflowError
 from hitprep.events import counts, event_index, flat_column
+from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.representations.binning import bin_index, check_edges
+from hitprep.sinks.hdf5 import HDF5Sink
 
-__all__ = ["BinStats", "ImageSpec", "make_images"]
+__all__ = [
+    "BinStats",
+    "ImageRepresentation",
+    "ImageSpec",
+    "build_representations",
+    "make_images",
+]
 
 #: largest number of (event, bin) cells counted in one bincount call
 _MAX_CELLS = 1 << 24
@@ -191,3 +201,44 @@ def _check_fits(
             f" {summed[top]:g}, more than {dtype.name} can ({limit}); set dtype to a wider type"
         )
         raise CountOverflowError(msg)
+
+
+class ImageRepresentation(Representation):
+    """The ``[[images]]`` of a job: one dataset per image, plus ``bin_stats`` at the end."""
+
+    missing_hint = "positions and directions come from calibration: give --detx"
+
+    def __init__(self, spec: ImageSpec, *, bin_stats: bool = True) -> None:
+        self.spec = spec
+        self.stats = BinStats(spec) if bin_stats else None
+        self.required = frozenset(f"{spec.collection}.{f}" for f in spec.fields)
+
+    def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
+        return {self.spec.name: make_images(batch, self.spec, stats=self.stats)}
+
+    def empty(self) -> dict[str, npt.NDArray[Any]]:
+        return {self.spec.name: np.zeros((0, *self.spec.shape), dtype=self.spec.dtype)}
+
+    def finish(self, sink: HDF5Sink) -> None:
+        if self.stats is None:
+            return
+        for axis, edges in self.spec.axes:
+            base = f"bin_stats/{self.spec.name}/{axis}"
+            sink.write(f"{base}/hist", self.stats.hist[axis])
+            sink.write(f"{base}/hist_bin_edges", self.stats.hist_bin_edges[axis])
+            sink.write(f"{base}/bin_edges", edges)
+            sink.write(f"{base}/cut_off", self.stats.cut_off[axis], attrs={"order": "below, above"})
+
+
+def build_representations(job: Job, options: BuildOptions) -> list[ImageRepresentation]:
+    """One representation per ``[[images]]`` table."""
+    bin_stats = bool(job.output["bin_stats"])
+    return [
+        ImageRepresentation(
+            ImageSpec.build(
+                im.name, im.axes, weights=im.weights, dtype=im.dtype, collection=im.collection
+            ),
+            bin_stats=bin_stats,
+        )
+        for im in job.get("images")
+    ]

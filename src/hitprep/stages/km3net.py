@@ -1,0 +1,90 @@
+"""The ``[calibration]`` job section as a pipeline stage (KM3NeT, OrcaSong's order and defaults)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+
+from hitprep.config import Job
+from hitprep.detectors.detx import Detector, read_detx
+from hitprep.pipeline import BuildOptions, Context, Stage
+from hitprep.stages.calibrate import (
+    calibrate_hits,
+    center_time,
+    correct_mc_time,
+    first_triggered_time,
+)
+
+__all__ = ["KM3NeTCalibration", "build_stages"]
+
+_GEOMETRY = ("pos_x", "pos_y", "pos_z", "dir_x", "dir_y", "dir_z", "du", "floor", "t0")
+
+
+class KM3NeTCalibration(Stage):
+    """MC-time conversion, detx calibration with time slewing, and time centring.
+
+    Events without a triggered hit cannot be centred; with ``center_time`` they
+    are dropped and counted as ``"no triggered hit"`` (OrcaSong crashes on them).
+    """
+
+    def __init__(
+        self,
+        detector: Detector | None,
+        *,
+        correct_timeslew: bool = True,
+        center: bool = True,
+        mc_time: bool = True,
+        collection: str = "hits",
+    ) -> None:
+        self.detector = detector
+        self.correct_timeslew = correct_timeslew
+        self.center = center
+        self.mc_time = mc_time
+        self.collection = collection
+        required = {f"{collection}.time"}
+        if detector is not None:
+            required |= {f"{collection}.dom_id", f"{collection}.channel_id"}
+            if correct_timeslew:
+                required.add(f"{collection}.tot")
+            self.provides = frozenset(f"{collection}.{g}" for g in _GEOMETRY)
+        if center:
+            required.add(f"{collection}.triggered")
+        self.required = frozenset(required)
+
+    def __call__(self, batch: ak.Array, ctx: Context) -> ak.Array:
+        names = set(ak.fields(batch))
+        if self.mc_time and {"timestamp", "nanoseconds", "mc_time"} <= names:
+            batch = correct_mc_time(batch)
+        if self.detector is not None:
+            batch = calibrate_hits(
+                batch,
+                self.detector,
+                collection=self.collection,
+                correct_timeslew=self.correct_timeslew,
+                source=ctx.source,
+            )
+        if self.center:
+            has_trigger = np.isfinite(first_triggered_time(batch, collection=self.collection))
+            if not has_trigger.all():
+                ctx.accounting.skip("no triggered hit", int((~has_trigger).sum()))
+                batch = batch[has_trigger]
+            batch = center_time(batch, collection=self.collection)
+        return batch
+
+
+def build_stages(job: Job, options: BuildOptions) -> Sequence[Stage]:
+    """The calibration stage of a job with a ``[calibration]`` section."""
+    cal = job.get("calibration")
+    detx: str | Path | None = options.detx or cal["detx"] or None
+    detector = read_detx(detx) if detx else None
+    return [
+        KM3NeTCalibration(
+            detector,
+            correct_timeslew=cal["correct_timeslew"],
+            center=cal["center_time"],
+            mc_time=cal["correct_mc_time"],
+        )
+    ]
