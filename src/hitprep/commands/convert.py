@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         step=args.step,
         progress=not args.no_progress and sys.stderr.isatty(),
+        command=args.command_line,
     )
     print(summary.line())
     return 0

@@ -1,0 +1,81 @@
+"""Job files: validation errors name the key; overrides; presets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hitprep.config import list_presets, load_job
+from hitprep.errors import ConfigError
+
+
+def test_presets_validate() -> None:
+    presets = list_presets()
+    assert {"km3net_zt", "km3net_xyzt"} <= set(presets)
+    for name, description in presets.items():
+        assert description, name
+        load_job(name)
+    zt = load_job("km3net_zt").get("images")[0]
+    assert [f for f, _ in zt.axes] == ["pos_z", "time"]
+    np.testing.assert_array_equal(zt.axes[0][1], np.linspace(50, 700, 19))
+    np.testing.assert_array_equal(zt.axes[1][1], np.linspace(-250, 1000, 101))
+    xyzt = load_job("km3net_xyzt").get("images")[0]
+    assert [len(e) - 1 for _, e in xyzt.axes] == [12, 12, 18, 60]
+
+
+def _job(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "job.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[sorce]\n", "unknown section 'sorce'; did you mean 'source'"),
+        ("[source]\nstep = 0\n", r"\[source\].step: must be a positive"),
+        ("[source]\nstep = true\n", r"step: expected int, got True"),
+        ("[[images]]\nname = 'x'\n", "missing required key 'bin_edges'"),
+        ("[[images]]\nbin_edges = [['t', [1, 0]]]\n", None),
+        ("[[images]]\nbin_edges = [['t', {start = 0, stop = 1}]]\n", r"\{start, stop, bins\}"),
+        (
+            "[[images]]\nbin_edges = [['t', [0, 1]]]\n[[images]]\nbin_edges = [['t', [0, 1]]]\n",
+            "image names must differ",
+        ),
+        ("[calibration]\ncorrect_timeslw = false\n", "did you mean 'correct_timeslew'"),
+        ("[source\n", "invalid TOML"),
+    ],
+)
+def test_bad_jobs(tmp_path: Path, text: str, message: str | None) -> None:
+    path = _job(tmp_path, text)
+    if message is None:  # edges are checked when the pipeline is built
+        from hitprep.pipeline import Pipeline
+
+        with pytest.raises(ValueError, match="strictly increasing"):
+            Pipeline(load_job(path))
+        return
+    with pytest.raises(ConfigError, match=message):
+        load_job(path)
+
+
+def test_overrides(tmp_path: Path) -> None:
+    job = load_job(
+        "km3net_zt",
+        overrides=["source.step=10", "images.0.dtype=uint32", "labels.extractor=mymod:func"],
+    )
+    assert job.source["step"] == 10
+    assert job.get("images")[0].dtype == "uint32"
+    assert job.get("labels")["extractor"] == "mymod:func"
+    assert job.overrides == (
+        "source.step=10",
+        "images.0.dtype=uint32",
+        "labels.extractor=mymod:func",
+    )
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_job("km3net_zt", overrides=["source.step"])
+    with pytest.raises(ConfigError, match="not an index"):
+        load_job("km3net_zt", overrides=["images.3.dtype=uint8"])
+    with pytest.raises(ConfigError, match="unknown key 'stepp'"):
+        load_job("km3net_zt", overrides=["source.stepp=3"])
