@@ -17,6 +17,7 @@ __all__ = [
     "FileFormatError",
     "HitprepError",
     "KeyInFileError",
+    "ModelError",
     "OutputExistsError",
 ]
 
@@ -38,7 +39,9 @@ def nearest(key: str, available: Iterable[str], *, n: int = 5) -> list[str]:
 class KeyInFileError(HitprepError, KeyError):
     """A key (branch, dataset, field, column) is missing from a file.
 
-    The message lists the nearest existing names, like uproot's.
+    The message lists the nearest existing names, like uproot's; with
+    ``list_all=True`` it lists every existing name as well (for short lists
+    such as a file's collections).
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class KeyInFileError(HitprepError, KeyError):
         file: str | Path | None = None,
         available: Iterable[str] = (),
         what: str = "key",
+        list_all: bool = False,
     ) -> None:
         self.key = key
         self.file = None if file is None else str(file)
@@ -61,6 +65,10 @@ class KeyInFileError(HitprepError, KeyError):
             shown = ", ".join(repr(a) for a in self.available[:12])
             more = " ..." if len(self.available) > 12 else ""
             msg += f"; available: {shown}{more}"
+        if list_all and close and self.available:
+            msg += f" (available: {', '.join(self.available)})"
+        elif list_all and len(self.available) > 12:
+            msg = msg.removesuffix(" ...") + ", " + ", ".join(map(repr, self.available[12:]))
         super().__init__(msg)
         self.message = msg
 
@@ -87,6 +95,10 @@ class CalibrationError(HitprepError, LookupError):
 
 class CountOverflowError(HitprepError, OverflowError):
     """A count does not fit the requested dtype; nothing is wrapped around."""
+
+
+class ModelError(HitprepError, ValueError):
+    """A generator model failed, or returned output of the wrong shape or type."""
 
 
 class OutputExistsError(HitprepError, FileExistsError):
