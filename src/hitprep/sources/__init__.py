@@ -16,6 +16,7 @@ FORMATS: dict[str, str] = {
     "km3net_hdf5": "hitprep.sources.km3net_hdf5:KM3NeTHDF5Source",
     "km3net_offline": "hitprep.sources.km3net_offline:KM3NeTOfflineSource",
     "root_tree": "hitprep.sources.root_tree:RootTreeSource",
+    "wcsim": "hitprep.sources.wcsim:WCSimSource",
 }
 
 
@@ -34,7 +35,8 @@ def detect_format(path: str | Path) -> str:
     """Guess the source format of a file from its content.
 
     HDF5 files are read as km3pipe HDF5; ROOT files with a tree ``E`` holding
-    ``Evt`` as KM3NeT offline; other ROOT files as a generic TTree.
+    ``Evt`` as KM3NeT offline; ROOT files with a tree ``wcsimT`` as WCSim output;
+    other ROOT files as a generic TTree.
     """
     p = Path(path)
     if not p.exists():
@@ -50,6 +52,8 @@ def detect_format(path: str | Path) -> str:
         try:
             with uproot.open(p) as f:
                 keys = {k.split(";")[0] for k in f}
+                if "wcsimT" in keys:
+                    return "wcsim"
                 if "E" in keys and "Evt" in f["E"].keys():  # noqa: SIM118 (names, not branches)
                     return "km3net_offline"
         except Exception as err:  # uproot raises many kinds on broken files
