@@ -97,6 +97,9 @@ class Component:
     #: a hint appended to the error when a required field is missing
     missing_hint: str = ""
 
+    def restrict(self, needed: set[str]) -> None:
+        """Learn which dotted fields later components use (a stage may skip adding others)."""
+
 
 class Stage(Component):
     """Batch -> batch."""
@@ -152,6 +155,9 @@ class Pipeline:
         for section, target in REPRESENTATION_BUILDERS.items():
             if job.get(section) is not None:
                 self.representations += _build(target, job, opts)
+        for i, stage in enumerate(self.stages):
+            later = [*self.stages[i + 1 :], *self.representations]
+            stage.restrict(set().union(*(c.required for c in later)))
         if not self.representations:
             sections = ", ".join(REPRESENTATION_BUILDERS)
             msg = f"{job.origin or 'job'}: nothing to write; add one of: {sections}"

@@ -87,10 +87,30 @@ def test_bin_stats_like_orcasong() -> None:
     stats = BinStats(spec)
     z = np.array([-1.0, 0.0, 2.5, 10.0, 11.0, 5.0])
     t = np.array([1.0, 1.0, 20.0, 3.0, 3.0, -2.0])
-    stats.update({"z": z, "time": t})
+    columns = {"z": z, "time": t}
+    stats.update(columns, {k: bin_index(v, dict(spec.axes)[k]) for k, v in columns.items()})
     assert stats.cut_off["z"].tolist() == [1, 1]
     assert stats.cut_off["time"].tolist() == [1, 1]
     assert len(stats.hist_bin_edges["z"]) == 11  # 5x finer
     assert stats.hist_bin_edges["time"].tolist() == [0.0, 5.0, 10.0]  # time keeps its edges
     # z histogram counts hits inside the time range: z = -1(out), 0, 10, 11(out) -> 0 and 10
     assert stats.hist["z"].sum() == 2 and stats.hist["z"][0] == 1 and stats.hist["z"][-1] == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(-1e4, 1e4),
+    st.floats(1e-3, 1e3),
+    st.integers(1, 200),
+    st.lists(st.one_of(st.floats(-2e4, 2e4), st.just(float("nan"))), max_size=50),
+)
+def test_uniform_fast_path_equals_searchsorted(
+    start: float, width: float, bins: int, extra: list[float]
+) -> None:
+    edges = np.linspace(start, start + width * bins, bins + 1)
+    on_edges = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
+    v = np.concatenate([on_edges, np.asarray(extra, dtype=np.float64)])
+    expected = np.searchsorted(edges, v, side="right") - 1
+    expected[v == edges[-1]] = bins - 1
+    expected[np.isnan(v)] = bins
+    np.testing.assert_array_equal(bin_index(v, edges), expected)

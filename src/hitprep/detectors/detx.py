@@ -175,6 +175,35 @@ class Detector:
         return mult, dmin, dmax, sorted_keys, order.astype(np.int64)
 
     @cached_property
+    def has_t0(self) -> bool:
+        """Whether any PMT has a non-zero t0 (some detector files carry none)."""
+        return bool(np.any(self.t0 != 0))
+
+    @cached_property
+    def _dense_dom_table(self) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]] | None:
+        """(first row, number of channels) per DOM id - min DOM id, when that range is small
+        (at most 2**23 ids) and each DOM's PMTs are consecutive rows in channel order;
+        else None (the sorted-key lookup is used)."""
+        if self.n_pmts == 0:
+            return None
+        dmin, dmax = int(self.dom_id.min()), int(self.dom_id.max())
+        if dmax - dmin >= 1 << 23:
+            return None
+        starts = np.flatnonzero(np.r_[True, self.dom_id[1:] != self.dom_id[:-1]])
+        lengths = np.diff(np.r_[starts, self.n_pmts])
+        doms = self.dom_id[starts]
+        if len(np.unique(doms)) != len(doms):
+            return None  # a DOM's rows are not consecutive
+        expected = np.arange(self.n_pmts) - np.repeat(starts, lengths)
+        if not np.array_equal(self.channel_id, expected):
+            return None
+        first_row = np.zeros(dmax - dmin + 1, dtype=np.int32)
+        n_channels = np.zeros(dmax - dmin + 1, dtype=np.int32)
+        first_row[doms - dmin] = starts
+        n_channels[doms - dmin] = lengths
+        return first_row, n_channels
+
+    @cached_property
     def _pmt_key_index(self) -> tuple[IntArray, IntArray]:
         """(sorted PMT ids, row order) for PMT-id lookup."""
         order = np.argsort(self.pmt_id, kind="stable").astype(np.int64)
@@ -215,6 +244,16 @@ class Detector:
         dom = dom.ravel()
         chan = chan.ravel()
         mult, dmin, dmax, sorted_keys, order = self._channel_key_index
+        dense = self._dense_dom_table
+        if dense is not None:  # fast path: DOM id -> first row, then + channel
+            first_row, n_channels = dense
+            inside = (dom >= dmin) & (dom <= dmax)
+            slot = np.where(inside, dom - dmin, 0)
+            rows = first_row[slot].astype(np.int64) + chan
+            found = inside & (chan >= 0) & (chan < n_channels[slot])
+            if not found.all():
+                self._raise_missing_channel(dom, chan, found, source)
+            return rows.reshape(shape)
         valid = (chan >= 0) & (chan < mult) & (dom >= dmin) & (dom <= dmax)
         query = np.where(valid, dom * mult + chan, 0)
         pos = np.searchsorted(sorted_keys, query)

@@ -109,24 +109,27 @@ class BinStats:
             self.hist[name] = np.zeros(len(fine) - 1, dtype=np.int64)
             self.cut_off[name] = np.zeros(2, dtype=np.int64)
 
-    def update(self, columns: dict[str, npt.NDArray[np.generic]]) -> None:
-        """Add one chunk's flat hit columns."""
+    def update(
+        self,
+        columns: dict[str, npt.NDArray[Any]],
+        indices: dict[str, npt.NDArray[np.int64]],
+    ) -> None:
+        """Add one chunk's flat hit columns, given their image bin indices per axis."""
         inside = {
-            name: (columns[name] >= edges[0]) & (columns[name] <= edges[-1])
+            name: (indices[name] >= 0) & (indices[name] < len(edges) - 1)
             for name, edges in self.spec.axes
         }
         for name, edges in self.spec.axes:
             v = columns[name]
-            self.cut_off[name] += [
-                int(np.count_nonzero(v < edges[0])),
-                int(np.count_nonzero(v > edges[-1])),
-            ]
+            below = int(np.count_nonzero(v < edges[0]))
+            above = int(np.count_nonzero(v > edges[-1]))
+            self.cut_off[name] += [below, above]
             keep = np.ones(len(v), dtype=bool)
             for other, mask in inside.items():
                 if other != name:
                     keep &= mask
             fine = self.hist_bin_edges[name]
-            idx = bin_index(v[keep], fine)
+            idx = indices[name][keep] if fine is edges else bin_index(v[keep], fine)
             ok = (idx >= 0) & (idx < len(fine) - 1)
             self.hist[name] += np.bincount(idx[ok], minlength=len(fine) - 1)
 
@@ -151,14 +154,15 @@ def make_images(
     n_hits = counts(hits)
     n_events = len(n_hits)
     columns = {f: flat_column(hits, f) for f in spec.fields}
+    indices = {name: bin_index(columns[name], edges) for name, edges in spec.axes}
     if stats is not None:
-        stats.update(columns)
+        stats.update(columns, indices)
     shape = spec.shape
     n_bins = int(np.prod(shape))
     flat_bin = np.zeros(int(n_hits.sum()), dtype=np.int64)
     valid = np.ones(len(flat_bin), dtype=bool)
-    for (name, edges), size in zip(spec.axes, shape, strict=True):
-        idx = bin_index(columns[name], edges)
+    for (name, _), size in zip(spec.axes, shape, strict=True):
+        idx = indices[name]
         valid &= (idx >= 0) & (idx < size)
         flat_bin *= size
         flat_bin += idx

@@ -15,6 +15,9 @@ images equal OrcaSong's bin for bin:
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 import awkward as ak
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +34,7 @@ from hitprep.events import (
 from hitprep.stages.timeslew import time_slew
 
 __all__ = [
+    "GEOMETRY",
     "calibrate_hits",
     "calibrate_mc_hits",
     "center_time",
@@ -39,17 +43,13 @@ __all__ = [
 ]
 
 
-def _geometry_columns(detector: Detector, rows: npt.NDArray[np.int64]) -> dict[str, np.ndarray]:
-    return {
-        "pos_x": detector.pos_x[rows],
-        "pos_y": detector.pos_y[rows],
-        "pos_z": detector.pos_z[rows],
-        "dir_x": detector.dir_x[rows],
-        "dir_y": detector.dir_y[rows],
-        "dir_z": detector.dir_z[rows],
-        "du": detector.du[rows],
-        "floor": detector.floor[rows],
-    }
+GEOMETRY = ("pos_x", "pos_y", "pos_z", "dir_x", "dir_y", "dir_z", "du", "floor", "t0")
+
+
+def _geometry_columns(
+    detector: Detector, rows: npt.NDArray[np.int64], names: Collection[str]
+) -> dict[str, npt.NDArray[Any]]:
+    return {name: getattr(detector, name)[rows] for name in GEOMETRY if name in names}
 
 
 def calibrate_hits(
@@ -58,6 +58,7 @@ def calibrate_hits(
     *,
     collection: str = "hits",
     correct_timeslew: bool = True,
+    geometry: Collection[str] = GEOMETRY,
     source: str = "",
 ) -> ak.Array:
     """Add geometry to each hit and correct its time by t0 (and time slewing).
@@ -68,21 +69,22 @@ def calibrate_hits(
         detector: parsed ``.detx``.
         collection: name of the hit collection.
         correct_timeslew: subtract the ToT-dependent time slew (OrcaSong default).
+        geometry: which of ``pos_x/y/z``, ``dir_x/y/z``, ``du``, ``floor``, ``t0`` to add
+            (all by default; a pipeline adds only those it uses).
         source: input file name, for error messages.
 
     Returns:
-        The batch with ``pos_x/y/z``, ``dir_x/y/z``, ``du``, ``floor``, ``t0`` added and
-        ``time`` calibrated.
+        The batch with the geometry columns added and ``time`` calibrated.
     """
     hits = batch[collection]
     rows = detector.dom_channel_index(
         flat_column(hits, "dom_id"), flat_column(hits, "channel_id"), source=source
     )
-    t0 = detector.t0[rows]
     time = flat_column(hits, "time")
-    # km3pipe adds in float32 when the hit time is not float64
-    same = time.dtype == t0.dtype
-    time = time + t0 if same else time.astype(np.float32) + t0.astype(np.float32)
+    if time.dtype != np.float64:  # km3pipe adds t0 in float32 when the hit time is not float64
+        time = time.astype(np.float32) + detector.t0[rows].astype(np.float32)
+    elif detector.has_t0:  # adding an all-zero t0 would change no value
+        time = time + detector.t0[rows]
     if correct_timeslew:
         tot = flat_column(hits, "tot")
         try:
@@ -92,8 +94,7 @@ def calibrate_hits(
             entry = _entry_of_item(batch, hits, bad)
             msg = f"{source}: event entry {entry}: {err}"
             raise CalibrationError(msg) from err
-    columns = _geometry_columns(detector, rows)
-    columns["t0"] = t0
+    columns = _geometry_columns(detector, rows, geometry)
     columns["time"] = time
     return with_collection_fields(batch, collection, columns)
 
@@ -104,7 +105,7 @@ def calibrate_mc_hits(
     """Add positions and directions to MC hits by ``pmt_id`` (their time is left as is)."""
     hits = batch[collection]
     rows = detector.pmt_id_index(flat_column(hits, "pmt_id"), source=source)
-    return with_collection_fields(batch, collection, _geometry_columns(detector, rows))
+    return with_collection_fields(batch, collection, _geometry_columns(detector, rows, GEOMETRY))
 
 
 def correct_mc_time(

@@ -12,6 +12,7 @@ from hitprep.config import Job
 from hitprep.detectors.detx import Detector, read_detx
 from hitprep.pipeline import BuildOptions, Context, Stage
 from hitprep.stages.calibrate import (
+    GEOMETRY,
     calibrate_hits,
     center_time,
     correct_mc_time,
@@ -19,8 +20,6 @@ from hitprep.stages.calibrate import (
 )
 
 __all__ = ["KM3NeTCalibration", "build_stages"]
-
-_GEOMETRY = ("pos_x", "pos_y", "pos_z", "dir_x", "dir_y", "dir_z", "du", "floor", "t0")
 
 
 class KM3NeTCalibration(Stage):
@@ -49,10 +48,16 @@ class KM3NeTCalibration(Stage):
             required |= {f"{collection}.dom_id", f"{collection}.channel_id"}
             if correct_timeslew:
                 required.add(f"{collection}.tot")
-            self.provides = frozenset(f"{collection}.{g}" for g in _GEOMETRY)
+            self.provides = frozenset(f"{collection}.{g}" for g in GEOMETRY)
+        self.geometry: tuple[str, ...] = GEOMETRY
         if center:
             required.add(f"{collection}.triggered")
         self.required = frozenset(required)
+
+    def restrict(self, needed: set[str]) -> None:
+        """Add only the geometry columns that later components use."""
+        prefix = f"{self.collection}."
+        self.geometry = tuple(g for g in GEOMETRY if prefix + g in needed)
 
     def __call__(self, batch: ak.Array, ctx: Context) -> ak.Array:
         names = set(ak.fields(batch))
@@ -64,6 +69,7 @@ class KM3NeTCalibration(Stage):
                 self.detector,
                 collection=self.collection,
                 correct_timeslew=self.correct_timeslew,
+                geometry=self.geometry,
                 source=ctx.source,
             )
         if self.center:
