@@ -20,6 +20,7 @@ __all__ = [
     "counts",
     "event_index",
     "flat_column",
+    "item_index",
     "jagged_from_flat",
     "make_batch",
     "offsets_from_counts",
@@ -67,6 +68,34 @@ def event_index(n_per_event: npt.ArrayLike) -> IntArray:
     """
     c = np.asarray(n_per_event, dtype=np.int64)
     return np.repeat(np.arange(len(c), dtype=np.int64), c)
+
+
+def item_index(n_per_event: npt.ArrayLike, events: npt.ArrayLike) -> IntArray:
+    """Flat positions of the items of ``events`` (a reordering, selection or repetition).
+
+    With ``flat[item_index(c, events)]`` and ``c[events]`` as the new counts,
+    the flat content of a jagged collection follows any integer index of its
+    events, repeated events included.
+
+    Args:
+        n_per_event: items per event of the collection.
+        events: indices of the events to take, in the order wanted.
+
+    Returns:
+        int64 flat positions, ``sum(n_per_event[events])`` long.
+
+    Example:
+        >>> item_index([2, 0, 1], [2, 0, 0]).tolist()
+        [2, 0, 1, 0, 1]
+    """
+    c = np.asarray(n_per_event, dtype=np.int64)
+    take = np.asarray(events, dtype=np.int64)
+    starts = offsets_from_counts(c)[:-1][take]
+    new_counts = c[take]
+    new_offsets = offsets_from_counts(new_counts)
+    within = np.arange(new_offsets[-1], dtype=np.int64) - np.repeat(new_offsets[:-1], new_counts)
+    out: IntArray = np.repeat(starts, new_counts) + within
+    return out
 
 
 def flat_column(collection: ak.Array, field: str) -> npt.NDArray[Any]:
