@@ -180,7 +180,7 @@ class WCSimSource(Source):
         try:
             keys = {k.split(";")[0] for k in self._file.keys(recursive=False)}
         except Exception as err:
-            msg = f"cannot list the file's contents: {type(err).__name__}: {err}"
+            msg = f"cannot list the file's contents: {type(err).__name__}: {_one_line(err)}"
             raise FileFormatError(self.path, msg) from err
         if EVENT_TREE not in keys:
             raise KeyInFileError(EVENT_TREE, file=self.path, available=keys, what="WCSim tree")
@@ -193,7 +193,7 @@ class WCSimSource(Source):
             msg = f"{EVENT_TREE} has no branch {_EVENT_BRANCH!r}; not WCSim output"
             raise FileFormatError(self.path, msg) from err
         except Exception as err:
-            msg = f"cannot read {EVENT_TREE}: {type(err).__name__}: {err}"
+            msg = f"cannot read {EVENT_TREE}: {type(err).__name__}: {_one_line(err)}"
             raise FileFormatError(self.path, msg) from err
         self._num_events = int(tree.num_entries)
         self._entry_offsets = np.asarray(self._branch.entry_offsets, dtype=np.int64)
@@ -269,9 +269,10 @@ class WCSimSource(Source):
                 offsets = basket.byte_offsets
                 keylen = int(basket.member("fKeylen"))
             except Exception as err:
+                first, last = self._entry_offsets[index], self._entry_offsets[index + 1] - 1
                 msg = (
-                    f"{EVENT_TREE} basket {index} cannot be read (truncated or corrupt file):"
-                    f" {type(err).__name__}: {err}"
+                    f"{EVENT_TREE} basket {index} (entries {first}..{last}) cannot be read"
+                    f" (truncated or corrupt file): {type(err).__name__}: {_one_line(err)}"
                 )
                 raise FileFormatError(self.path, msg) from err
             first = int(self._entry_offsets[index])
@@ -302,6 +303,10 @@ class WCSimSource(Source):
             msg = f"expected a TObjArray of triggers, found {name!r}"
             raise reader.error(msg)
         return reader, end
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
 
 
 def _column(c: Clones | None, name: str, component: int = -1) -> npt.NDArray[Any]:
@@ -534,7 +539,10 @@ def read_wcsim_geometry(
             data = bytes(np.asarray(basket.data, dtype=np.uint8))
             keylen = int(basket.member("fKeylen"))
         except Exception as err:
-            msg = f"cannot read {GEOMETRY_TREE}/{_GEOMETRY_BRANCH}: {type(err).__name__}: {err}"
+            msg = (
+                f"cannot read {GEOMETRY_TREE}/{_GEOMETRY_BRANCH}:"
+                f" {type(err).__name__}: {_one_line(err)}"
+            )
             raise FileFormatError(p, msg) from err
         reader = Reader(data, lay, keylen=keylen, context=f"{GEOMETRY_TREE} entry 0")
         layout = lay.get("WCSimRootGeom", version)
