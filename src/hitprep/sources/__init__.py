@@ -17,6 +17,8 @@ FORMATS: dict[str, str] = {
     "km3net_offline": "hitprep.sources.km3net_offline:KM3NeTOfflineSource",
     "root_tree": "hitprep.sources.root_tree:RootTreeSource",
     "wcsim": "hitprep.sources.wcsim:WCSimSource",
+    "wcsim_npz": "hitprep.sources.wcsim_dump:WCSimNpzSource",
+    "wcsim_h5": "hitprep.sources.wcsim_dump:WCSimH5Source",
 }
 
 
@@ -36,7 +38,9 @@ def detect_format(path: str | Path) -> str:
 
     HDF5 files are read as km3pipe HDF5; ROOT files with a tree ``E`` holding
     ``Evt`` as KM3NeT offline; ROOT files with a tree ``wcsimT`` as WCSim output;
-    other ROOT files as a generic TTree.
+    other ROOT files as a generic TTree. HDF5 files marked ``hitprep_format =
+    "wcsim_dump"`` and ``.npz`` files with ``event_id`` and ``digi_hit_pmt`` (or
+    ``true_hit_pmt``) are WCSim event dumps.
     """
     p = Path(path)
     if not p.exists():
@@ -45,7 +49,11 @@ def detect_format(path: str | Path) -> str:
     with p.open("rb") as fh:
         magic = fh.read(8)
     if magic.startswith(b"\x89HDF"):
+        if _hdf5_attr(p, "hitprep_format") == "wcsim_dump":
+            return "wcsim_h5"
         return "km3net_hdf5"
+    if magic.startswith(b"PK\x03\x04") and _is_wcsim_npz(p):
+        return "wcsim_npz"
     if magic.startswith(b"root"):
         import uproot
 
@@ -61,6 +69,27 @@ def detect_format(path: str | Path) -> str:
         return "root_tree"
     msg = "neither HDF5 nor ROOT (unknown file signature)"
     raise FileFormatError(p, msg)
+
+
+def _hdf5_attr(path: Path, name: str) -> str:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return str(f.attrs.get(name, ""))
+    except OSError as err:
+        raise FileFormatError(path, f"cannot read as HDF5: {err}") from err
+
+
+def _is_wcsim_npz(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+    except zipfile.BadZipFile as err:
+        raise FileFormatError(path, f"cannot read as .npz: {err}") from err
+    return "event_id.npy" in names and bool({"digi_hit_pmt.npy", "true_hit_pmt.npy"} & names)
 
 
 def open_source(path: str | Path, *, format: str = "auto", **options: Any) -> Source:
