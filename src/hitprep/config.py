@@ -180,11 +180,24 @@ def _images(where: str, value: Any) -> tuple[ImageConfig, ...]:
     return tuple(images)
 
 
+def _ldmx_images(where: str, value: Any) -> Any:
+    # imported here: the representation module builds on this one
+    from hitprep.representations.ldmx import check_section
+
+    return check_section(where, value)
+
+
 #: job section -> validator(where, value) -> validated value; order = order of stages
 SECTIONS: dict[str, Validator] = {
     "description": lambda where, v: _string(where, v),
     "source": table_section(
-        {"format": (str, "auto"), "step": (int, 250), "tree": (str, ""), "collections": (list, [])}
+        {
+            "format": (str, "auto"),
+            "step": (int, 250),
+            "tree": (str, ""),
+            "collections": (list, []),
+            "groups": (dict, {}),
+        }
     ),
     "calibration": table_section(
         {
@@ -195,6 +208,7 @@ SECTIONS: dict[str, Validator] = {
         }
     ),
     "images": _images,
+    "ldmx_images": _ldmx_images,
     "labels": table_section({"extractor": (str, None)}),
     "output": table_section(
         {"compression": (str, "gzip"), "compression_level": (int, 1), "bin_stats": (bool, True)}

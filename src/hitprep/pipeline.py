@@ -131,6 +131,7 @@ STAGE_BUILDERS: dict[str, str] = {
 #: job section -> builder of its representations
 REPRESENTATION_BUILDERS: dict[str, str] = {
     "images": "hitprep.representations.image:build_representations",
+    "ldmx_images": "hitprep.representations.ldmx:build_representations",
     "labels": "hitprep.labels:build_representations",
 }
 

@@ -49,6 +49,8 @@ def _open_sources(job: Job, inputs: Sequence[Path]) -> list[Source]:
         options["tree"] = job.source["tree"]
     if job.source["collections"]:
         options["collections"] = job.source["collections"]
+    if job.source["groups"]:
+        options["groups"] = job.source["groups"]
     sources: list[Source] = []
     try:
         for path in inputs:

@@ -16,6 +16,7 @@ FORMATS: dict[str, str] = {
     "km3net_hdf5": "hitprep.sources.km3net_hdf5:KM3NeTHDF5Source",
     "km3net_offline": "hitprep.sources.km3net_offline:KM3NeTOfflineSource",
     "root_tree": "hitprep.sources.root_tree:RootTreeSource",
+    "ldmx_ecal": "hitprep.sources.ldmx:LdmxEcalSource",
     "wcsim": "hitprep.sources.wcsim:WCSimSource",
     "wcsim_npz": "hitprep.sources.wcsim_dump:WCSimNpzSource",
     "wcsim_h5": "hitprep.sources.wcsim_dump:WCSimH5Source",
@@ -64,6 +65,8 @@ def detect_format(path: str | Path) -> str:
                     return "wcsim"
                 if "E" in keys and "Evt" in f["E"].keys():  # noqa: SIM118 (names, not branches)
                     return "km3net_offline"
+                if "ecalHits" in keys:
+                    return "ldmx_ecal"
         except Exception as err:  # uproot raises many kinds on broken files
             raise FileFormatError(p, f"cannot read as ROOT: {err}") from err
         return "root_tree"

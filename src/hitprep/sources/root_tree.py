@@ -13,6 +13,15 @@ How branches become batch fields:
   ``collections=`` declares the prefixes instead (prefixes may then contain
   ``_``; the longest matching one wins) and leaves out jagged branches that
   match none of them.
+- **Groups.** ``groups=`` names collections made of explicitly listed jagged
+  branches, for trees whose branches share no prefix: LDMX's ``ecalHits`` has
+  ``x y z E``, and ``groups={"hits": ["x", "y", "z", "E"]}`` makes them the
+  fields of one collection ``hits`` (``"hits.E"``). A group may also map field
+  names to branches (``{"hits": {"energy": "E"}}``). Grouped branches take no
+  part in the prefix grouping.
+- **Aliases.** ``aliases=`` offers event fields under other names:
+  ``aliases={"event_id": "eventNumber"}`` reads branch ``eventNumber`` as
+  ``event_id``.
 - **Counters.** ``nMuon`` (and any branch that ROOT records as the count branch
   of a jagged branch) is not a field; when a collection is read, its counter is
   read too and checked against the lists' lengths.
@@ -188,7 +197,44 @@ def _split(name: str, declared: Sequence[str] | None) -> tuple[str, str] | None:
     return prefix, rest or _VALUE
 
 
-def _layout(tree: Any, declared: Sequence[str] | None, path: Path) -> _Layout:
+def _check_groups(groups: Any) -> dict[str, dict[str, str]]:
+    """Normalise ``groups=`` to ``{collection: {field: branch}}``.
+
+    Raises:
+        ConfigError: not a mapping of names to lists of branch names (or field -> branch tables).
+    """
+    if groups is None:
+        return {}
+    if not isinstance(groups, Mapping):
+        msg = f"groups must map collection names to lists of branches, got {groups!r}"
+        raise ConfigError(msg)
+    out: dict[str, dict[str, str]] = {}
+    for coll, members in groups.items():
+        if isinstance(members, Mapping):
+            pairs = list(members.items())
+        elif isinstance(members, Sequence) and not isinstance(members, str):
+            pairs = [(m, m) for m in members]
+        else:
+            pairs = []
+        ok = bool(pairs) and all(
+            isinstance(f, str) and f and "." not in f and isinstance(b, str) and b for f, b in pairs
+        )
+        if not isinstance(coll, str) or not coll or "." in coll or not ok:
+            msg = (
+                f"groups[{coll!r}] must be a non-empty list of branch names (or a table of"
+                f" field = branch), got {members!r}"
+            )
+            raise ConfigError(msg)
+        out[coll] = dict(pairs)
+    return out
+
+
+def _layout(
+    tree: Any,
+    declared: Sequence[str] | None,
+    path: Path,
+    groups: Mapping[str, Mapping[str, str]] | None = None,
+) -> _Layout:
     out = _Layout()
     flat: dict[str, np.dtype[Any]] = {}
     jagged: list[str] = []
@@ -214,7 +260,21 @@ def _layout(tree: Any, declared: Sequence[str] | None, path: Path) -> _Layout:
             out.skipped[name] = f"not numeric ({typename})"
     counter_names = set(linked_counters.values())
 
+    grouped: set[str] = set()
+    for coll, members in (groups or {}).items():
+        for branch in members.values():
+            if branch not in jagged:
+                if branch in flat or branch in out.skipped:
+                    what = "one number per entry" if branch in flat else out.skipped[branch]
+                    msg = f"branch {branch!r} of groups[{coll!r}] is not a list of numbers ({what})"
+                    raise FileFormatError(path, msg)
+                raise KeyInFileError(branch, file=path, available=jagged, what="jagged branch")
+        out.collections[coll] = dict(members)
+        grouped |= set(members.values())
+
     for name in jagged:
+        if name in grouped:
+            continue
         if "." in name:
             out.skipped[name] = "name contains '.', which would clash with dotted field names"
             continue
@@ -223,6 +283,9 @@ def _layout(tree: Any, declared: Sequence[str] | None, path: Path) -> _Layout:
             out.skipped[name] = "jagged branch in none of the collections= prefixes"
             continue
         coll, fname = parts
+        if coll in (groups or {}):
+            out.skipped[name] = f"collection {coll!r} is defined by groups="
+            continue
         fields = out.collections.setdefault(coll, {})
         if fname in fields:
             out.skipped[name] = f"field {coll}.{fname} already comes from {fields[fname]!r}"
@@ -274,6 +337,10 @@ class RootTreeSource(Source):
         tree: name (or ``dir/name``) of the tree; ``None``: the file's only TTree.
         collections: collection prefixes to read; ``None``: infer them from the
             jagged branches (text before the first ``_``).
+        groups: collections made of listed jagged branches,
+            ``{"hits": ["x", "y", "z", "E"]}`` or ``{"hits": {"energy": "E"}}``.
+        aliases: event field name -> branch with one number per entry,
+            ``{"event_id": "eventNumber"}``; the branch is then offered under the alias only.
 
     Raises:
         FileFormatError: the file cannot be read as ROOT.
@@ -289,22 +356,26 @@ class RootTreeSource(Source):
         *,
         tree: str | None = None,
         collections: Sequence[str] | None = None,
+        groups: Mapping[str, Sequence[str] | Mapping[str, str]] | None = None,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(path)
         if isinstance(collections, str):
             msg = f"collections must be a list of prefixes, not the string {collections!r}"
             raise ConfigError(msg)
+        grouping = _check_groups(groups)
         self._file = open_root(self.path)
         try:
             self.tree_name, self._tree = find_tree(self._file, self.path, tree)
             declared = None if collections is None else list(collections)
             try:
-                self._layout = _layout(self._tree, declared, self.path)
+                self._layout = _layout(self._tree, declared, self.path, grouping)
             except HitprepError:
                 raise
             except Exception as err:
                 msg = f"cannot read the branches of tree {self.tree_name!r}: {err}"
                 raise FileFormatError(self.path, msg) from err
+            self._apply_aliases(aliases or {})
             self._num_events = int(self._tree.num_entries)
         except BaseException:
             self._file.close()
@@ -316,6 +387,20 @@ class RootTreeSource(Source):
                 len(self._layout.skipped),
                 self.tree_name,
             )
+
+    def _apply_aliases(self, aliases: Mapping[str, str]) -> None:
+        events = self._layout.event_fields
+        for alias, branch in aliases.items():
+            if not isinstance(alias, str) or not alias or "." in alias:
+                msg = f"aliases: {alias!r} is not a valid event field name"
+                raise ConfigError(msg)
+            if branch not in events:
+                available = list(events)
+                raise KeyInFileError(branch, file=self.path, available=available, what="branch")
+            if alias in events or alias in self._layout.collections or alias == _ENTRY:
+                msg = f"aliases: {alias!r} is already a field of tree {self.tree_name!r}"
+                raise ConfigError(msg)
+            events[alias] = events.pop(branch)
 
     @property
     def num_events(self) -> int:
