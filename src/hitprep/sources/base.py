@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -62,8 +63,19 @@ class Source(abc.ABC):
             msg = f"step must be a positive number of events, not {step}"
             raise ValueError(msg)
         end = self.num_events if stop is None else min(stop, self.num_events)
-        for first in range(start, end, step):
-            yield self.read(first, min(first + step, end), fields=fields)
+        ranges = [(first, min(first + step, end)) for first in range(start, end, step)]
+        if len(ranges) < 2:
+            for first, last in ranges:
+                yield self.read(first, last, fields=fields)
+            return
+        # read the next chunk in a background thread while the caller works on this one
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
+            pending = pool.submit(self.read, *ranges[0], fields=fields)
+            for following in [*ranges[1:], None]:
+                batch = pending.result()
+                if following is not None:
+                    pending = pool.submit(self.read, *following, fields=fields)
+                yield batch
 
     def check_fields(self, fields: Collection[str]) -> None:
         """Raise KeyInFileError for the first requested field the file lacks."""

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from hitprep.errors import FileFormatError, KeyInFileError
 from hitprep.events import jagged_from_flat, make_batch, offsets_from_counts
 from hitprep.sources.base import Source
+from hitprep.sources.h5chunks import read_slice
 
 __all__ = ["KM3NeTHDF5Source"]
 
@@ -184,7 +185,8 @@ class KM3NeTHDF5Source(Source):
             lo = int(index[0])
             contiguous = bool(np.all(index == lo + offsets[:-1]))
             if contiguous:
-                flat = {c: group[c][lo : lo + int(offsets[-1])] for c in cols}
+                hi = lo + int(offsets[-1])
+                flat = {c: read_slice(group[c], lo, hi) for c in cols}
             else:  # gather event by event ranges, still without a Python loop per event
                 hi = int((index + n_items).max())
                 positions = np.repeat(index - lo - offsets[:-1], n_items) + np.arange(offsets[-1])

@@ -1,0 +1,47 @@
+"""Run a command as a child process and report wall time and peak memory (whole process).
+
+Used by the benchmark scripts: ``measure([...])`` returns seconds and the child's peak
+resident set size, measured by a tiny wrapper so that each command is counted alone.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+
+_WRAPPER = """
+import json, resource, subprocess, sys, time
+t = time.perf_counter()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+dt = time.perf_counter() - t
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+out = {"seconds": dt, "peak_mib": rss / 1024, "rc": r.returncode, "out": r.stdout[-3000:]}
+print(json.dumps(out))
+"""
+
+
+@dataclass
+class Measurement:
+    seconds: float
+    peak_mib: float
+    output: str
+
+
+def measure(cmd: list[str]) -> Measurement:
+    """Run ``cmd``; raise with its output if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, check=True
+    )
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    if data["rc"] != 0:
+        msg = f"{cmd[:3]}... failed ({data['rc']}):\n{data['out']}"
+        raise RuntimeError(msg)
+    return Measurement(data["seconds"], data["peak_mib"], data["out"])
+
+
+def best_of(cmd: list[str], repeat: int) -> Measurement:
+    """The fastest of ``repeat`` runs (peak memory of that run)."""
+    runs = [measure(cmd) for _ in range(repeat)]
+    return min(runs, key=lambda m: m.seconds)
