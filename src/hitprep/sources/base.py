@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import abc
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar

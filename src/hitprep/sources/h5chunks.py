@@ -85,7 +85,11 @@ def read_slice(ds: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
         out[i * length * itemsize : min((i + 1) * length, n_items) * itemsize]
         for i in range(len(raws))
     ]
-    jobs = _pool().map(lambda job: _decode_into(*job, filters, itemsize), zip(pieces, raws))
-    list(jobs)  # wait, and raise the first error
+
+    def decode(i: int) -> None:
+        _decode_into(pieces[i], raws[i], filters, itemsize)
+
+    list(_pool().map(decode, range(len(raws))))  # wait, and raise the first error
     offset = start - first * length
-    return out.view(ds.dtype)[offset : offset + (stop - start)]
+    result: npt.NDArray[Any] = out.view(ds.dtype)[offset : offset + (stop - start)]
+    return result
