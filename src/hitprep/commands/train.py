@@ -1,0 +1,102 @@
+"""``hitprep train [TRAIN.toml] [--data FILE.h5] ... -o RUN_DIR``: train a baseline model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+#: flag -> config key it sets
+FLAGS = {
+    "data": "data.path",
+    "label": "data.label",
+    "model": "model.name",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.learning_rate",
+    "optimizer": "train.optimizer",
+    "seed": "train.seed",
+    "patience": "train.patience",
+    "device": "train.device",
+    "num_workers": "train.num_workers",
+}
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "train",
+        help="train a baseline model (CNN, multi-input CNN, PointNet) on a hitprep file",
+        description=(
+            "Train a model on a hitprep HDF5 file. Flags override the config file; with no"
+            " file, defaults come from the data (images in x and a label field in y train as"
+            " they are). Writes RUN_DIR/best.pt, last.pt (resumable), history.json and"
+            " history.png. Keys: see `python -c 'import hitprep.ml.config as c; help(c)'`."
+        ),
+    )
+    p.add_argument("config", nargs="?", help="training config (TOML); every key optional")
+    p.add_argument("--data", metavar="FILE.h5", help="training data (data.path)")
+    p.add_argument("--label", metavar="FIELD", help="label field of y or dataset (data.label)")
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="auto, convnet, convnet_extra, multivolume or pointnet (model.name)",
+    )
+    p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (train.epochs)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="events per batch")
+    p.add_argument("--lr", type=float, metavar="X", help="learning rate (train.learning_rate)")
+    p.add_argument("--optimizer", metavar="NAME", help="adam, adamw or sgd")
+    p.add_argument("--seed", type=int, metavar="N", help="seed of weights, shuffling, dropout")
+    p.add_argument("--patience", type=int, metavar="N", help="early-stopping patience (0: off)")
+    p.add_argument("--device", metavar="DEV", help="auto (GPU when present), cpu, cuda, cuda:N")
+    p.add_argument("--num-workers", type=int, metavar="N", help="DataLoader worker processes")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any config key, e.g. --set data.extras=['mass'] --set split.seed=3",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument("--overwrite", action="store_true", help="restart a run that exists")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+def overrides_from(args: argparse.Namespace) -> list[str]:
+    """``--set`` items plus one ``key=value`` per flag given (values quoted as TOML)."""
+    items = list(args.overrides)
+    for flag, key in FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            items.append(f"{key}={json.dumps(value)}")
+    return items
+
+
+def run(args: argparse.Namespace) -> int:
+    from hitprep.ml.errors import require_torch
+
+    require_torch("train")
+    from hitprep.ml.config import load_train_config
+    from hitprep.ml.train import resume_config, train
+
+    overrides = overrides_from(args)
+    if args.resume and args.config is None:
+        config = resume_config(args.output, overrides)
+    else:
+        config = load_train_config(args.config, overrides=overrides)
+    result = train(
+        config,
+        args.output,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    print(result.line())
+    for path in result.plots:
+        print(f"plot: {path}")
+    return 0

@@ -1,0 +1,358 @@
+"""Torch datasets over hitprep's HDF5 outputs: images (one or several inputs per event).
+
+Every dataset reads whole batches: the DataLoader calls ``__getitems__`` with
+a batch of indices and gets a dict of batched tensors (inputs by name,
+``label``, ``extras``, ``row``); use :func:`hitprep.ml.loader.collate` (or
+:func:`hitprep.ml.loader.make_loader`) as the collate function. Files are
+opened lazily in each worker, so ``num_workers > 0`` is safe.
+
+Graph and WatChMaL datasets (:mod:`hitprep.ml.graphs`, :mod:`hitprep.ml.watchmal`)
+share the base class :class:`EventDataset`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch.utils.data import Dataset
+
+from hitprep.errors import ConfigError, FileFormatError
+from hitprep.ml.h5io import LazyFile, dataset, read_column, read_rows
+from hitprep.ml.schema import InputSpec, Schema
+
+__all__ = [
+    "Batch",
+    "EventDataset",
+    "ImageDataset",
+    "chunk_events",
+    "resolve_channels",
+    "select_classes",
+]
+
+#: a batch (or one event): inputs by name, ``label``, ``extras``, ``mask``, ``row``
+Batch = dict[str, torch.Tensor]
+
+#: ``in_memory="auto"`` loads the data when they take at most this many bytes
+MEMORY_BUDGET = 1 << 30
+
+
+def select_classes(
+    values: npt.NDArray[Any], classes: Sequence[int] | None, *, file: str, label: str
+) -> tuple[npt.NDArray[np.int64], tuple[int, ...]]:
+    """Class index of each label value (-1 for values outside ``classes``) and the classes.
+
+    ``classes=None`` takes every value present, sorted.
+
+    Raises:
+        ConfigError: non-integer labels (classification only), or fewer than two classes.
+    """
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values) & (values == np.round(values))):
+        msg = (
+            f"{file}: label {label!r} has non-integer values; hitprep trains classifiers,"
+            " so choose a field that holds class numbers"
+        )
+        raise ConfigError(msg)
+    ints = values.astype(np.int64)
+    found = tuple(int(c) for c in np.unique(ints))
+    chosen = found if classes is None else tuple(int(c) for c in classes)
+    if len(chosen) < 2:
+        msg = f"{file}: label {label!r} needs at least two classes to train on, found {list(found)}"
+        raise ConfigError(msg)
+    lookup = np.asarray(chosen, dtype=np.int64)
+    order = np.argsort(lookup)
+    pos = np.searchsorted(lookup[order], ints)
+    pos = np.clip(pos, 0, len(lookup) - 1)
+    hit = lookup[order][pos] == ints
+    index = np.where(hit, order[pos], -1).astype(np.int64)
+    return index, chosen
+
+
+class EventDataset(Dataset[Batch]):
+    """Base class: rows of one HDF5 file, their labels and extra scalar inputs.
+
+    Args:
+        path: hitprep HDF5 output.
+        rows: file rows (events) this dataset serves, e.g. one split; default all.
+        label: label field (of ``y``, or a top-level dataset); None for no labels.
+        classes: label values kept, in class order (default: all values in the file);
+            rows with other labels are dropped and counted in :attr:`excluded`.
+        extras: scalar inputs (fields of ``y`` or top-level datasets).
+        in_memory: load the rows' data into memory at construction
+            (``"auto"``: when they take at most 1 GiB).
+    """
+
+    kind = "base"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        rows: npt.ArrayLike | None = None,
+        label: str | None = None,
+        classes: Sequence[int] | None = None,
+        extras: Sequence[str] = (),
+        in_memory: bool | str = False,
+    ) -> None:
+        self.path = Path(path)
+        self.file = LazyFile(self.path)
+        f = self.file.get()
+        self._open(f)
+        n = self.n_file_rows
+        all_rows = np.arange(n, dtype=np.int64)
+        chosen = all_rows if rows is None else np.asarray(rows, dtype=np.int64)
+        if len(chosen) and (chosen.min() < 0 or chosen.max() >= n):
+            detail = f"rows must lie in [0, {n}), got {chosen.min()}..{chosen.max()}"
+            raise FileFormatError(self.path, detail)
+        self.label = label
+        self.classes: tuple[int, ...] = ()
+        self.targets: npt.NDArray[np.int64] | None = None
+        self.excluded = 0
+        if label is not None:
+            values = read_column(f, label, n_rows=n, what="label field")
+            index, self.classes = select_classes(values, classes, file=str(self.path), label=label)
+            keep = index[chosen] >= 0
+            self.excluded = int(len(chosen) - keep.sum())
+            chosen = chosen[keep]
+            self.targets = index[chosen]
+        self.rows = chosen
+        self.extras = tuple(extras)
+        self.extra_values: npt.NDArray[np.float32] | None = None
+        if self.extras:
+            cols = [read_column(f, e, n_rows=n, what="extra input")[chosen] for e in self.extras]
+            self.extra_values = np.stack(cols, axis=1).astype(np.float32)
+        if in_memory == "auto":
+            in_memory = self.nbytes() <= MEMORY_BUDGET
+        self.in_memory = bool(in_memory)
+        if self.in_memory:
+            self._load(f)
+
+    # -- to implement ------------------------------------------------------------------
+    def _open(self, f: h5py.File) -> None:
+        """Check the layout and set :attr:`n_file_rows` and :attr:`specs`."""
+        raise NotImplementedError
+
+    def _read(self, rows: npt.NDArray[np.int64], positions: npt.NDArray[np.int64]) -> Batch:
+        """Inputs of file ``rows`` (``positions`` index them within this dataset)."""
+        raise NotImplementedError
+
+    def _load(self, f: h5py.File) -> None:
+        """Keep this dataset's rows in memory."""
+        raise NotImplementedError
+
+    def nbytes(self) -> int:
+        """Bytes the rows' inputs take uncompressed."""
+        raise NotImplementedError
+
+    n_file_rows: int
+    specs: tuple[InputSpec, ...]
+
+    def chunk_rows(self) -> int | None:
+        """Events per compressed storage chunk, when reading from disk (for shuffling by chunk)."""
+        return None
+
+    # -- dataset protocol ---------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Batch:
+        return {k: v[0] for k, v in self.__getitems__([index]).items()}
+
+    def __getitems__(self, indices: Sequence[int] | npt.NDArray[np.int64]) -> Batch:
+        positions = np.asarray(indices, dtype=np.int64)
+        rows = self.rows[positions]
+        batch = self._read(rows, positions)
+        batch["row"] = torch.from_numpy(rows)
+        if self.targets is not None:
+            batch["label"] = torch.from_numpy(self.targets[positions])
+        if self.extra_values is not None:
+            batch["extras"] = torch.from_numpy(self.extra_values[positions])
+        return batch
+
+    def schema(self, *, transform: str = "none", signal: int | None = None) -> Schema:
+        """The input schema of this dataset (without normalization statistics)."""
+        if signal is not None and signal not in self.classes:
+            msg = (
+                f"{self.path}: signal class {signal} is not among the classes {list(self.classes)}"
+            )
+            raise ConfigError(msg)
+        return Schema(
+            kind=self.kind,
+            inputs=self.specs,
+            extras=self.extras,
+            label=self.label,
+            classes=self.classes,
+            signal=signal,
+            transform=transform,
+        )
+
+    def statistics(
+        self, *, transform: str = "none", max_events: int = 10000, seed: int = 0
+    ) -> dict[str, dict[str, list[float]]]:
+        """Per-channel (per-feature) mean and std of each input and of the extras.
+
+        Computed over at most ``max_events`` events of this dataset (a seeded sample),
+        after ``transform`` (images and grids only); node features only over real
+        (unmasked) nodes.
+        """
+        n = len(self)
+        take = np.arange(n)
+        if n > max_events:
+            take = np.sort(np.random.default_rng(seed).choice(n, max_events, replace=False))
+        sums: dict[str, list[torch.Tensor]] = {}
+        for lo in range(0, len(take), 512):
+            batch = self.__getitems__(take[lo : lo + 512])
+            for spec in self.specs:
+                x = batch[spec.name].double()
+                if spec.kind == "nodes":
+                    flat = x[batch[f"{spec.name}_mask"]]
+                else:
+                    flat = x.transpose(0, 1).reshape(x.shape[1], -1).T
+                if transform == "log1p" and spec.kind != "nodes":
+                    flat = torch.log1p(flat.clamp_min(0))
+                _accumulate(sums, spec.name, flat)
+            if "extras" in batch:
+                _accumulate(sums, "extras", batch["extras"].double())
+        out: dict[str, dict[str, list[float]]] = {}
+        for name, (count, total, squares) in sums.items():
+            mean = total / count.clamp_min(1)
+            var = (squares / count.clamp_min(1) - mean**2).clamp_min(0)
+            std = torch.sqrt(var)
+            std = torch.where(std > 1e-6 * mean.abs().clamp_min(1.0), std, torch.ones_like(std))
+            out[name] = {"mean": mean.tolist(), "std": std.tolist()}
+        return out
+
+
+def _accumulate(sums: dict[str, list[torch.Tensor]], name: str, flat: torch.Tensor) -> None:
+    count = torch.full((flat.shape[1],), float(flat.shape[0]), dtype=torch.float64)
+    part = [count, flat.sum(0), (flat**2).sum(0)]
+    if name in sums:
+        sums[name] = [a + b for a, b in zip(sums[name], part, strict=True)]
+    else:
+        sums[name] = part
+
+
+def chunk_events(ds: h5py.Dataset, n_events: int) -> int | None:
+    """Events per chunk of ``ds`` (rows per chunk scaled by events per row) if compressed."""
+    if ds.chunks is None or ds.compression is None or ds.shape[0] == 0:
+        return None
+    return max(1, round(int(ds.chunks[0]) * n_events / int(ds.shape[0])))
+
+
+def resolve_channels(shape: tuple[int, ...], channels: str, *, name: str, file: str) -> str:
+    """Which axis of a per-event image holds channels: ``none``, ``first`` or ``last``.
+
+    ``auto``: 1-D and 2-D images have one channel; a 3-D image whose last (else first)
+    axis is short (at most 8) and shorter than the others holds channels there
+    (LDMX ``xyz`` dim x dim x 3, WatChMaL grids H x W x 2, ACTS 4 x 128 x 128); otherwise
+    it is a 3-D volume with one channel; a 4-D image has channels last (OrcaNet's xyz-t).
+    """
+    nd = len(shape)
+    if channels == "auto":
+        if nd <= 2:
+            channels = "none"
+        elif nd == 3:
+            if shape[-1] <= 8 and shape[-1] < min(shape[:-1]):
+                channels = "last"
+            elif shape[0] <= 8 and shape[0] < min(shape[1:]):
+                channels = "first"
+            else:
+                channels = "none"
+        else:
+            channels = "last"
+    spatial = nd - (channels != "none")
+    if not 1 <= spatial <= 3:
+        msg = (
+            f"{file}: image {name!r} of shape {shape} has {spatial} spatial axes with"
+            f" channels={channels!r}; convolutions take 1 to 3 (set data.channels)"
+        )
+        raise ConfigError(msg)
+    return channels
+
+
+class ImageDataset(EventDataset):
+    """Images of one or several datasets (``x``, or per-volume ``v0``, ``v1``, ...).
+
+    Each input becomes a float32 tensor (B, C, *spatial): channels moved first as
+    :func:`resolve_channels` decides (``channels`` applies to every input).
+
+    Example:
+        >>> ds = ImageDataset("images.h5", label="label")  # doctest: +SKIP
+        >>> ds.__getitems__([0, 1])["x"].shape  # doctest: +SKIP
+        torch.Size([2, 1, 18, 100])
+    """
+
+    kind = "images"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        inputs: Sequence[str] = ("x",),
+        channels: str = "auto",
+        **options: Any,
+    ) -> None:
+        if not inputs:
+            msg = f"{path}: no image inputs given"
+            raise ConfigError(msg)
+        self.inputs = tuple(inputs)
+        self.channels = channels
+        self._memory: dict[str, npt.NDArray[Any]] = {}
+        super().__init__(path, **options)
+
+    def _open(self, f: h5py.File) -> None:
+        specs = []
+        sizes = set()
+        for name in self.inputs:
+            ds = dataset(f, name, what="image dataset")
+            if ds.dtype.names is not None or ds.dtype.kind not in "biuf" or ds.ndim < 2:
+                detail = f"{name!r} is not an image dataset (shape {ds.shape}, dtype {ds.dtype})"
+                raise FileFormatError(self.path, detail)
+            sizes.add(ds.shape[0])
+            shape = tuple(int(s) for s in ds.shape[1:])
+            where = resolve_channels(shape, self.channels, name=name, file=str(self.path))
+            model_shape = {
+                "none": (1, *shape),
+                "first": shape,
+                "last": (shape[-1], *shape[:-1]),
+            }[where]
+            specs.append(InputSpec(name, "image", model_shape, (), where))
+        if len(sizes) != 1:
+            detail = f"image inputs {list(self.inputs)} have different numbers of events {sizes}"
+            raise FileFormatError(self.path, detail)
+        self.n_file_rows = sizes.pop()
+        self.specs = tuple(specs)
+
+    def nbytes(self) -> int:
+        f = self.file.get()
+        per_row = sum(int(f[n].dtype.itemsize) * int(np.prod(f[n].shape[1:])) for n in self.inputs)
+        return per_row * len(self.rows)
+
+    def chunk_rows(self) -> int | None:
+        if self.in_memory:
+            return None
+        return chunk_events(self.file.get()[self.inputs[0]], self.n_file_rows)
+
+    def _load(self, f: h5py.File) -> None:
+        for name in self.inputs:
+            self._memory[name] = read_rows(f[name], self.rows)
+
+    def _read(self, rows: npt.NDArray[np.int64], positions: npt.NDArray[np.int64]) -> Batch:
+        out: Batch = {}
+        for spec in self.specs:
+            if self.in_memory:
+                raw = self._memory[spec.name][positions]
+            else:
+                raw = read_rows(self.file.get()[spec.name], rows)
+            arr = raw.astype(np.float32, copy=False)
+            if spec.channels == "none":
+                arr = arr[:, None]
+            elif spec.channels == "last":
+                arr = np.moveaxis(arr, -1, 1)
+            out[spec.name] = torch.from_numpy(np.ascontiguousarray(arr))
+        return out

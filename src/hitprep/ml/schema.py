@@ -1,0 +1,163 @@
+"""Input schema: what a model was trained on, stored in its checkpoint as plain JSON.
+
+It names the data kind, every input with the shape the model sees, the node
+features or grid channels, the extra scalar inputs, the label and its classes,
+and the normalization statistics (from the training split only).
+:func:`check_compatible` compares a checkpoint's schema with new data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from hitprep.ml.errors import SchemaMismatchError
+
+__all__ = ["InputSpec", "Schema", "check_compatible"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input.
+
+    Attributes:
+        name: dataset name in the file (``x``, ``v0``, ...; ``grid`` for WatChMaL hits).
+        kind: ``image`` (C, *spatial), ``nodes`` (nodes, F) or ``grid`` (C, H, W).
+        shape: per-event shape the model sees; for ``nodes`` only ``(F,)``.
+        features: node features or grid channels, in order.
+        channels: where image channels were in the file (``none``, ``first``, ``last``).
+    """
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    features: tuple[str, ...] = ()
+    channels: str = "none"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "shape": list(self.shape),
+            "features": list(self.features),
+            "channels": self.channels,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InputSpec:
+        return cls(
+            str(d["name"]),
+            str(d["kind"]),
+            tuple(int(s) for s in d["shape"]),
+            tuple(str(f) for f in d.get("features", ())),
+            str(d.get("channels", "none")),
+        )
+
+    def describe(self) -> str:
+        shape = "x".join(str(s) for s in self.shape)
+        feats = f" [{', '.join(self.features)}]" if self.features else ""
+        return f"{self.name} {self.kind} {shape}{feats}"
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Everything about the inputs a model needs to be applied to new data."""
+
+    kind: str
+    inputs: tuple[InputSpec, ...]
+    extras: tuple[str, ...] = ()
+    label: str | None = None
+    classes: tuple[int, ...] = ()
+    signal: int | None = None
+    transform: str = "none"
+    stats: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def signal_index(self) -> int:
+        """Index of the signal class among ``classes`` (the last when unset)."""
+        if self.signal is None:
+            return len(self.classes) - 1
+        return self.classes.index(self.signal)
+
+    def with_stats(self, stats: dict[str, dict[str, list[float]]]) -> Schema:
+        return replace(self, stats=stats)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "inputs": [i.as_dict() for i in self.inputs],
+            "extras": list(self.extras),
+            "label": self.label,
+            "classes": list(self.classes),
+            "signal": self.signal,
+            "transform": self.transform,
+            "stats": self.stats,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Schema:
+        return cls(
+            kind=str(d["kind"]),
+            inputs=tuple(InputSpec.from_dict(i) for i in d["inputs"]),
+            extras=tuple(str(e) for e in d.get("extras", ())),
+            label=d.get("label"),
+            classes=tuple(int(c) for c in d.get("classes", ())),
+            signal=None if d.get("signal") is None else int(d["signal"]),
+            transform=str(d.get("transform", "none")),
+            stats={
+                k: {s: [float(x) for x in v] for s, v in m.items()} for k, m in d["stats"].items()
+            },
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Schema:
+        return cls.from_dict(json.loads(text))
+
+    def describe(self) -> str:
+        parts = [i.describe() for i in self.inputs]
+        if self.extras:
+            parts.append(f"extras [{', '.join(self.extras)}]")
+        return f"{self.kind}: " + "; ".join(parts)
+
+
+def check_compatible(trained: Schema, found: Schema, *, file: str) -> None:
+    """Raise :class:`SchemaMismatchError` listing every difference between two schemas.
+
+    Labels and classes are not compared (prediction needs no labels); the kind,
+    inputs (names, shapes, features, channel axis) and extra inputs are.
+    """
+    diffs: list[str] = []
+    if trained.kind != found.kind:
+        diffs.append(f"data kind is {found.kind!r}, the model takes {trained.kind!r}")
+    names_t = [i.name for i in trained.inputs]
+    names_f = [i.name for i in found.inputs]
+    if names_t != names_f:
+        diffs.append(f"inputs are {names_f}, the model takes {names_t}")
+    for t, f in zip(trained.inputs, found.inputs, strict=False):
+        if t.name != f.name:
+            continue
+        if t.shape != f.shape:
+            diffs.append(f"input {t.name!r} has shape {f.shape}, the model takes {t.shape}")
+        if t.features != f.features:
+            diffs.append(
+                f"input {t.name!r} has features {list(f.features)},"
+                f" the model takes {list(t.features)}"
+            )
+        if t.channels != f.channels:
+            diffs.append(
+                f"input {t.name!r} has channels {f.channels!r}, the model takes {t.channels!r}"
+            )
+    if trained.extras != found.extras:
+        diffs.append(
+            f"extra inputs are {list(found.extras)}, the model takes {list(trained.extras)}"
+        )
+    if diffs:
+        raise SchemaMismatchError(file, diffs)

@@ -1,0 +1,354 @@
+"""Train a model on a hitprep file: splits, normalization, epochs, early stopping, checkpoints.
+
+A run directory holds ``last.pt`` (every epoch; resumable), ``best.pt`` (lowest
+validation loss), ``history.json``, ``history.png`` / ``.pdf`` and
+``config.json``. Shuffling and dropout are seeded per epoch, so a resumed run
+repeats exactly what an uninterrupted one would have done.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+from hitprep.errors import ConfigError
+from hitprep.ml.checkpoint import load_checkpoint, save_checkpoint
+from hitprep.ml.config import TrainConfig
+from hitprep.ml.data import open_dataset
+from hitprep.ml.datasets import EventDataset
+from hitprep.ml.device import pick_device, to_device
+from hitprep.ml.inference import run_model
+from hitprep.ml.loader import make_loader
+from hitprep.ml.metrics import roc_curve
+from hitprep.ml.models import HitprepModel, build_model
+from hitprep.ml.schema import Schema, check_compatible
+from hitprep.ml.splits import split_rows
+
+__all__ = ["RESUMABLE", "TrainResult", "resume_config", "train"]
+
+#: keys a resumed run may change; everything else must stay as the run started
+RESUMABLE = frozenset(
+    {
+        "train.epochs",
+        "train.patience",
+        "train.min_delta",
+        "train.device",
+        "train.num_workers",
+        "data.path",
+    }
+)
+
+
+@dataclass
+class TrainResult:
+    """What a training run did and wrote."""
+
+    run_dir: Path
+    best: Path
+    last: Path
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_val_loss: float
+    stopped_early: bool
+    schema: Schema
+    plots: list[Path] = field(default_factory=list)
+
+    def line(self) -> str:
+        best = next((h for h in self.history if h["epoch"] == self.best_epoch), None)
+        auc = best.get("val_auc") if best else None
+        auc_text = f", validation AUC {auc:.4f}" if auc is not None else ""
+        stop = " (stopped early)" if self.stopped_early else ""
+        return (
+            f"{len(self.history)} epochs{stop}; best epoch {self.best_epoch}: validation loss"
+            f" {self.best_val_loss:.4f}{auc_text} -> {self.best}"
+        )
+
+
+def resume_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
+    """The configuration of the run in ``run_dir`` with ``overrides`` of :data:`RESUMABLE` keys.
+
+    Raises:
+        ConfigError: no run to resume, or an override of a key a resumed run cannot change.
+    """
+    last = Path(run_dir) / "last.pt"
+    if not last.is_file():
+        msg = f"{run_dir}: no last.pt to resume from"
+        raise ConfigError(msg)
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key not in RESUMABLE:
+            msg = f"--resume: {key} cannot change in a resumed run (allowed: {sorted(RESUMABLE)})"
+            raise ConfigError(msg)
+    return load_checkpoint(last).config.replace(list(overrides))
+
+
+def _optimizer(model: torch.nn.Module, train: dict[str, Any]) -> torch.optim.Optimizer:
+    params = model.parameters()
+    lr, decay = train["learning_rate"], train["weight_decay"]
+    if train["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=train["momentum"], weight_decay=decay)
+    if train["optimizer"] == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=decay)
+
+
+def _datasets(config: TrainConfig) -> tuple[EventDataset, EventDataset, int]:
+    probe = open_dataset(config.data, labels=False, in_memory=False)
+    parts = split_rows(probe.n_file_rows, config.split)
+    probe.file.close()
+    train_ds = open_dataset(config.data, rows=parts["train"])
+    val_ds = open_dataset(config.data, rows=parts["validation"], classes=train_ds.classes)
+    for name, ds in (("training", train_ds), ("validation", val_ds)):
+        if len(ds) == 0:
+            msg = (
+                f"{ds.path}: the {name} split is empty ({probe.n_file_rows} events in the file,"
+                f" {ds.excluded} outside the classes {list(ds.classes)})"
+            )
+            raise ConfigError(msg)
+    return train_ds, val_ds, probe.n_file_rows
+
+
+def train(
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train as ``config`` says and write the run to ``run_dir``.
+
+    Args:
+        config: validated configuration (:func:`hitprep.ml.config.load_train_config`).
+        run_dir: output directory.
+        resume: continue the run in ``run_dir`` from its ``last.pt``.
+        overwrite: start again in a directory that already holds a run.
+        progress: progress bars per epoch (stderr).
+        log: receives one line per epoch and a few more.
+
+    Returns:
+        A :class:`TrainResult` (paths, history, best epoch).
+
+    Raises:
+        ConfigError: bad configuration, empty splits, an existing run without
+            ``overwrite``/``resume``, a diverging loss.
+        KeyInFileError, FileFormatError: the data file lacks what the config names.
+        SchemaMismatchError: resuming on data the run's model does not fit.
+    """
+    out = Path(run_dir)
+    best_path, last_path = out / "best.pt", out / "last.pt"
+    existing = [p for p in (best_path, last_path) if p.exists()]
+    if resume and not last_path.is_file():
+        msg = f"{out}: no last.pt to resume from"
+        raise ConfigError(msg)
+    if existing and not resume and not overwrite:
+        msg = f"{out} holds a training run; pass --resume to continue it or --overwrite to restart"
+        raise ConfigError(msg)
+    train_cfg = config.train
+    device = pick_device(train_cfg["device"])
+    train_ds, val_ds, n_rows = _datasets(config)
+    signal = None if config.data["signal"] == "" else int(config.data["signal"])
+    found = train_ds.schema(transform=config.data["transform"], signal=signal)
+    state: dict[str, Any] = {"best_val_loss": math.inf, "best_epoch": 0, "stale_epochs": 0}
+    history: list[dict[str, Any]] = []
+    start = 1
+    if resume:
+        ckpt = load_checkpoint(last_path)
+        _check_resumable(ckpt.config, config)
+        check_compatible(ckpt.schema, found, file=str(train_ds.path))
+        model, schema = ckpt.model, ckpt.schema
+        history, start = ckpt.history, ckpt.epoch + 1
+        for key in state:
+            state[key] = type(state[key])(ckpt.state.get(key, state[key]))
+        optimizer = _optimizer(model, train_cfg)
+        if ckpt.optimizer_state is not None:
+            optimizer.load_state_dict(ckpt.optimizer_state)
+        log(f"resuming {out} after epoch {ckpt.epoch}")
+    else:
+        for p in existing:
+            p.unlink()
+        stats = {}
+        if config.data["normalize"]:
+            stats = train_ds.statistics(
+                transform=config.data["transform"],
+                max_events=train_cfg["norm_events"],
+                seed=config.split["seed"],
+            )
+        schema = found.with_stats(stats)
+        torch.manual_seed(train_cfg["seed"])
+        model = build_model(config.model["name"], schema, config.model)
+        optimizer = _optimizer(model, train_cfg)
+    model.to(device)
+    _move_optimizer(optimizer, device)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(
+        f"data {train_ds.path}: {n_rows} events; train {len(train_ds)}, validation {len(val_ds)}"
+        f" (excluded {train_ds.excluded + val_ds.excluded} outside classes {list(schema.classes)});"
+        f" {schema.describe()}"
+    )
+    log(f"model {model.name}: {n_params:,} parameters on {device}")
+    shuffle = True if train_cfg["shuffle"] == "auto" else train_cfg["shuffle"]
+    loaders = {
+        "train": make_loader(
+            train_ds,
+            batch_size=train_cfg["batch_size"],
+            shuffle=shuffle,
+            seed=train_cfg["seed"],
+            num_workers=train_cfg["num_workers"],
+            pin_memory=device.type == "cuda",
+        ),
+        "val": make_loader(
+            val_ds,
+            batch_size=train_cfg["batch_size"],
+            num_workers=train_cfg["num_workers"],
+            pin_memory=device.type == "cuda",
+        ),
+    }
+    stopped = train_cfg["patience"] > 0 and state["stale_epochs"] >= train_cfg["patience"]
+    if start > train_cfg["epochs"] or stopped:
+        why = "stopped early" if stopped else f"has {start - 1} epochs"
+        log(f"{out}: the run {why}; nothing to do (raise train.epochs / patience to continue)")
+    epoch = start
+    while epoch <= train_cfg["epochs"] and not stopped:
+        record = _epoch(model, optimizer, loaders, device, schema, config, epoch, progress)
+        history.append(record)
+        improved = record["val_loss"] < state["best_val_loss"] - train_cfg["min_delta"]
+        if improved:
+            state.update(best_val_loss=record["val_loss"], best_epoch=epoch, stale_epochs=0)
+        else:
+            state["stale_epochs"] += 1
+        ckpt_args: dict[str, Any] = {
+            "model": model,
+            "config": config,
+            "optimizer": optimizer,
+            "epoch": epoch,
+            "history": history,
+            "extra": dict(state),
+        }
+        if improved:
+            save_checkpoint(best_path, **ckpt_args)
+        save_checkpoint(last_path, **ckpt_args)
+        log(_epoch_line(record, train_cfg["epochs"], improved))
+        stopped = train_cfg["patience"] > 0 and state["stale_epochs"] >= train_cfg["patience"]
+        if stopped:
+            patience = train_cfg["patience"]
+            log(f"early stopping: validation loss did not improve in {patience} epochs")
+        epoch += 1
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    (out / "config.json").write_text(json.dumps(config.as_dict(), indent=1))
+    plots: list[Path] = []
+    if history:
+        from hitprep.plotting.training import plot_history
+
+        plots = plot_history(history, out / "history", best_epoch=state["best_epoch"] or None)
+    return TrainResult(
+        out,
+        best_path,
+        last_path,
+        history,
+        state["best_epoch"],
+        state["best_val_loss"],
+        stopped,
+        schema,
+        plots,
+    )
+
+
+def _check_resumable(before: TrainConfig, now: TrainConfig) -> None:
+    old, new = before.as_dict(), now.as_dict()
+    changed = [
+        f"{section}.{key}"
+        for section, table in new.items()
+        for key, value in table.items()
+        if old[section].get(key) != value and f"{section}.{key}" not in RESUMABLE
+    ]
+    if changed:
+        msg = f"--resume: {', '.join(changed)} differ from the run being resumed"
+        raise ConfigError(msg)
+
+
+def _move_optimizer(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    for value in optimizer.state.values():
+        for key, tensor in value.items():
+            if isinstance(tensor, torch.Tensor) and key != "step":
+                value[key] = tensor.to(device)
+
+
+def _epoch(
+    model: HitprepModel,
+    optimizer: torch.optim.Optimizer,
+    loaders: dict[str, Any],
+    device: torch.device,
+    schema: Schema,
+    config: TrainConfig,
+    epoch: int,
+    progress: bool,
+) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    seed = config.train["seed"]
+    loaders["train"].sampler.set_epoch(epoch)
+    torch.manual_seed(seed * 100_003 + epoch)  # dropout: the same with or without a resume
+    model.train()
+    loss_sum, correct, n = 0.0, 0, 0
+    epochs = config.train["epochs"]
+    bar = tqdm(
+        loaders["train"],
+        desc=f"epoch {epoch}/{epochs}",
+        unit="batch",
+        disable=not progress,
+        leave=False,
+    )
+    for batch in bar:
+        batch = to_device(batch, device)
+        logits = model(batch)
+        loss = functional.cross_entropy(logits, batch["label"])
+        if not torch.isfinite(loss):
+            msg = (
+                f"training diverged in epoch {epoch} (loss {float(loss)});"
+                " lower train.learning_rate or check the inputs for NaN"
+            )
+            raise ConfigError(msg)
+        optimizer.zero_grad(set_to_none=True)
+        torch.autograd.backward(loss)
+        optimizer.step()
+        size = len(batch["label"])
+        loss_sum += loss.item() * size
+        correct += int((logits.argmax(1) == batch["label"]).sum())
+        n += size
+        bar.set_postfix(loss=f"{loss_sum / n:.4f}")
+    val = run_model(model, loaders["val"], device, progress=progress, desc="validation")
+    val_labels = val.labels if val.labels is not None else np.zeros(0, dtype=np.int64)
+    signal = schema.signal_index
+    _, _, auc = roc_curve(val_labels == signal, val.scores(signal))
+    return {
+        "epoch": epoch,
+        "train_loss": loss_sum / max(n, 1),
+        "train_accuracy": correct / max(n, 1),
+        "val_loss": float(val.loss if val.loss is not None else math.nan),
+        "val_accuracy": float(np.mean(val.probabilities.argmax(1) == val_labels)),
+        "val_auc": auc,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _epoch_line(record: dict[str, Any], epochs: int, improved: bool) -> str:
+    auc = record["val_auc"]
+    auc_text = f" auc {auc:.4f}" if auc is not None else ""
+    mark = " *" if improved else ""
+    return (
+        f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}"
+        f" acc {record['train_accuracy']:.3f} | validation loss {record['val_loss']:.4f}"
+        f" acc {record['val_accuracy']:.3f}{auc_text} | {record['seconds']:.1f} s{mark}"
+    )
