@@ -187,6 +187,13 @@ def _ldmx_images(where: str, value: Any) -> Any:
     return check_section(where, value)
 
 
+def _graph(where: str, value: Any) -> Any:
+    # imported here: the graph module builds on this one
+    from hitprep.representations.graph import check_graph_section
+
+    return check_graph_section(where, value)
+
+
 #: job section -> validator(where, value) -> validated value; order = order of stages
 SECTIONS: dict[str, Validator] = {
     "description": lambda where, v: _string(where, v),
@@ -208,6 +215,7 @@ SECTIONS: dict[str, Validator] = {
         }
     ),
     "images": _images,
+    "graph": _graph,
     "ldmx_images": _ldmx_images,
     "labels": table_section({"extractor": (str, None)}),
     "output": table_section(

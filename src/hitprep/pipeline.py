@@ -131,6 +131,7 @@ STAGE_BUILDERS: dict[str, str] = {
 #: job section -> builder of its representations
 REPRESENTATION_BUILDERS: dict[str, str] = {
     "images": "hitprep.representations.image:build_representations",
+    "graph": "hitprep.representations.graph:build_representations",
     "ldmx_images": "hitprep.representations.ldmx:build_representations",
     "labels": "hitprep.labels:build_representations",
 }
@@ -183,7 +184,8 @@ class Pipeline:
                     what = "field" + (
                         f" ({component.missing_hint})" if component.missing_hint else ""
                     )
-                    raise KeyInFileError(name, file=source.path, available=available, what=what)
+                    known = [*available, *sorted(provided)]  # suggest stage-made fields too
+                    raise KeyInFileError(name, file=source.path, available=known, what=what)
             provided |= component.provides
         collections: set[str] = set()
         for component in self.components:

@@ -27,6 +27,11 @@ def add_parser(sub: Any) -> None:
         metavar="KEY=VALUE",
         help="override a job key, e.g. --set source.step=100 --set images.0.dtype=uint32",
     )
+    p.add_argument(
+        "--layout",
+        choices=["hitprep", "orcasong"],
+        help="graph jobs: HDF5 layout (sets graph.layout; orcasong = FileGraph's datasets)",
+    )
     p.add_argument("--step", type=int, help="events per chunk (bounds memory)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -35,9 +40,16 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hitprep.config import load_job
+    from hitprep.errors import ConfigError
     from hitprep.runners import convert
 
-    job = load_job(args.job, overrides=args.overrides)
+    overrides = list(args.overrides)
+    if args.layout:
+        if load_job(args.job, overrides=overrides).get("graph") is None:
+            msg = f"--layout applies to graph jobs; {args.job} has no [graph] section"
+            raise ConfigError(msg)
+        overrides.append(f"graph.layout={args.layout}")
+    job = load_job(args.job, overrides=overrides)
     summary = convert(
         job,
         args.inputs,
