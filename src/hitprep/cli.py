@@ -18,7 +18,7 @@ from hitprep.errors import HitprepError
 __all__ = ["main"]
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS = ["convert", "presets", "inspect", "binstats", "train", "evaluate", "predict"]
+COMMANDS = ["convert", "presets", "inspect", "binstats", "train", "evaluate", "predict", "toy"]
 
 
 def build_parser() -> argparse.ArgumentParser:

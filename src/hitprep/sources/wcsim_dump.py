@@ -295,6 +295,9 @@ class WCSimH5Source(_DumpSource):
                 msg = f"not a hitprep WCSim dump (attribute hitprep_format={found!r})"
                 raise FileFormatError(self.path, msg)
             self._keys = [k for k, v in self._file.items() if isinstance(v, h5py.Dataset)]
+            if "event_id" not in self._keys:
+                msg = f"WCSim dump without 'event_id' (datasets: {', '.join(self._keys)})"
+                raise FileFormatError(self.path, msg)
             self._n = len(self._file["event_id"])
             for prefix in FAMILIES:
                 if f"{prefix}_offsets" in self._file:
