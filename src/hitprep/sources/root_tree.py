@@ -1,4 +1,4 @@
-"""Generic ROOT TTree source, read with uproot (no ROOT needed).
+"""Generic ROOT TTree source, read with uproot (no ROOT needed); RNTuples are read too.
 
 How branches become batch fields:
 
@@ -36,6 +36,10 @@ entry; when they do not, :meth:`RootTreeSource.read` raises a
 first bad entry. Unreadable (truncated, corrupt) files raise
 :class:`~hitprep.errors.FileFormatError` naming the file and, at read time, the
 entry range.
+
+An RNTuple (NanoAOD is moving to them; uproot >= 5.7 writes them by default)
+is read through the same rules when no TTree of the name exists, seen as a
+TTree by :class:`hitprep.sources.rntuple.NTupleAsTree`.
 
 Example:
     >>> src = RootTreeSource("nano.root", tree="Events")  # doctest: +SKIP
@@ -175,6 +179,8 @@ class _Layout:
     collections: dict[str, dict[str, str]] = field(default_factory=dict)  # coll -> field -> br
     counters: dict[str, str] = field(default_factory=dict)  # collection -> counter branch
     skipped: dict[str, str] = field(default_factory=dict)  # branch -> reason
+    dtypes: dict[str, np.dtype[Any]] = field(default_factory=dict)  # branch -> numeric dtype
+    titles: dict[str, str] = field(default_factory=dict)  # branch -> title (its documentation)
 
 
 def _default_split(name: str) -> tuple[str, str]:
@@ -247,10 +253,16 @@ def _layout(
             continue
         interp = branch.interpretation
         dtype = numeric_dtype(interp)
+        out.titles[name] = str(getattr(branch, "title", "") or "")
         if dtype is not None:
             flat[name] = dtype
-        elif isinstance(interp, uproot.AsJagged) and numeric_dtype(interp.content) is not None:
+            out.dtypes[name] = dtype
+        elif (
+            isinstance(interp, uproot.AsJagged)
+            and (content := numeric_dtype(interp.content)) is not None
+        ):
             jagged.append(name)
+            out.dtypes[name] = content
             count = branch.count_branch
             if count is not None:
                 linked_counters[name] = count.name
@@ -329,6 +341,26 @@ def _layout(
 # --- the source ---------------------------------------------------------------------------
 
 
+def _find_tree_or_ntuple(file: Any, path: Path, name: str | None) -> tuple[str, Any]:
+    """:func:`find_tree`, else the RNTuple ``name`` (or the only one) seen as a TTree."""
+    from hitprep.sources.rntuple import find_ntuple, ntuple_names
+
+    try:
+        return find_tree(file, path, name)
+    except (KeyInFileError, FileFormatError) as missing:
+        try:
+            found = find_ntuple(file, name)
+        except Exception as err:  # uproot raises many kinds on unreadable RNTuples
+            msg = f"cannot read RNTuple {name!r}: {type(err).__name__}: {err}"
+            raise FileFormatError(path, msg) from err
+        if found is not None:
+            return found.object_path, found
+        if isinstance(missing, KeyInFileError) and name is not None:
+            trees = [*missing.available, *ntuple_names(file)]
+            raise KeyInFileError(name, file=path, available=trees, what="tree") from None
+        raise
+
+
 class RootTreeSource(Source):
     """Events of one TTree: flat branches as event fields, jagged ones as collections.
 
@@ -366,7 +398,7 @@ class RootTreeSource(Source):
         grouping = _check_groups(groups)
         self._file = open_root(self.path)
         try:
-            self.tree_name, self._tree = find_tree(self._file, self.path, tree)
+            self.tree_name, self._tree = _find_tree_or_ntuple(self._file, self.path, tree)
             declared = None if collections is None else list(collections)
             try:
                 self._layout = _layout(self._tree, declared, self.path, grouping)
@@ -437,6 +469,30 @@ class RootTreeSource(Source):
             raise KeyInFileError(
                 name, file=self.path, available=self.fields(), what="field"
             ) from None
+
+    def _branch_or_field(self, name: str) -> str:
+        if name in self._layout.dtypes:
+            return name
+        try:
+            return self.branch_of(name)
+        except KeyInFileError:
+            available = [*self.fields(), *self._layout.counters.values()]
+            raise KeyInFileError(
+                name, file=self.path, available=available, what="field or branch"
+            ) from None
+
+    def dtype_of(self, name: str) -> np.dtype[Any]:
+        """Numeric dtype (native byte order) of a dotted field or a branch, counters included.
+
+        Example: ``src.dtype_of("Muon.pt")`` is float32, ``src.dtype_of("nMuon")`` uint32
+        in NanoAOD.
+        """
+        dtype: np.dtype[Any] = self._layout.dtypes[self._branch_or_field(name)]
+        return dtype.newbyteorder("=")
+
+    def title_of(self, name: str) -> str:
+        """Title of the branch of a dotted field or of a branch (NanoAOD's documentation)."""
+        return self._layout.titles.get(self._branch_or_field(name), "")
 
     def _check_requested(self, fields: Iterable[str]) -> None:
         available = set(self.fields())
