@@ -47,7 +47,7 @@ def bin_index(values: npt.ArrayLike, edges: npt.NDArray[np.float64]) -> npt.NDAr
         np.clip(guess, 0, n - 1, out=guess)
         guess[np.isnan(guess)] = 0
         g = guess.astype(np.int64)
-        idx = g - (v < edges[g]) + (v >= edges[g + 1])
+        idx: npt.NDArray[np.int64] = g - (v < edges[g]) + (v >= edges[g + 1])
         idx[np.isnan(v)] = n
     else:
         idx = np.searchsorted(edges, v, side="right").astype(np.int64) - 1
