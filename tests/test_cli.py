@@ -261,3 +261,27 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
             main([name, "--help"])
         assert info.value.code == 0
         assert "usage: hitprep" in capsys.readouterr().out
+
+
+def test_truncated_root_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    km3net_testdata = pytest.importorskip("km3net_testdata")
+    offline = Path(km3net_testdata.data_path("offline/km3net_offline.root"))
+    detx = km3net_testdata.data_path("detx/km3net_offline.detx")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    assert (
+        main(["convert", "km3net_zt", str(offline), "-o", str(out_dir / "ok.h5"), "--detx", detx])
+        == 0
+    )
+    with h5py.File(out_dir / "ok.h5") as f:
+        assert f["x"].shape == (10, 18, 100)
+        assert int(f["x"][:].sum()) > 0
+    (out_dir / "ok.h5").unlink()
+    capsys.readouterr()
+    cut = tmp_path / "cut.root"
+    cut.write_bytes(offline.read_bytes()[:30_000])
+    assert (
+        main(["convert", "km3net_zt", str(cut), "-o", str(out_dir / "x.h5"), "--detx", detx]) == 1
+    )
+    assert str(cut) in _one_line_error(capsys)
+    _no_outputs(out_dir)

@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (HitprepError, OSError) as err:
         if args.debug:
             raise
-        print(f"hitprep {args.command}: error: {err}", file=sys.stderr)
+        message = " ".join(str(err).split())  # one line, whatever the library said
+        print(f"hitprep {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"hitprep {args.command}: interrupted; no output written", file=sys.stderr)

@@ -42,9 +42,10 @@ def _describe_hdf5(path: Path) -> str:
                     lines.append(f"  {key}: {f.attrs[key]}")
             if "accounting" in f.attrs:
                 acc = json.loads(f.attrs["accounting"])
+                items = ", ".join(f"{n:,} {name}" for name, n in acc.get("items_read", {}).items())
                 lines.append(
                     f"  events: {acc['events_read']} read, {acc['events_written']} written,"
-                    f" skipped {acc['events_skipped'] or 0}; hits read: {acc['hits_read']}"
+                    f" skipped {acc['events_skipped'] or 0}; read: {items or 'no collections'}"
                 )
 
             def visit(name: str, obj: object) -> None:
