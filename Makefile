@@ -11,7 +11,7 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 install: $(PY)
-	$(PY) -m pip install -q -e '.[data]'
+	$(PY) -m pip install -q -e '.[data,ml]'
 
 install-test: $(PY)
 	$(PY) -m pip install -q -e '.[test]'
