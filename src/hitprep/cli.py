@@ -18,7 +18,17 @@ from hitprep.errors import HitprepError
 __all__ = ["main"]
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS = ["convert", "presets", "inspect", "binstats", "train", "evaluate", "predict", "toy"]
+COMMANDS = [
+    "convert",
+    "presets",
+    "inspect",
+    "binstats",
+    "train",
+    "evaluate",
+    "predict",
+    "toy",
+    "writeback",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -194,6 +194,25 @@ def _graph(where: str, value: Any) -> Any:
     return check_graph_section(where, value)
 
 
+def _writeback(where: str, value: Any) -> Any:
+    # imported here: the writeback sections build on this module
+    from hitprep.writeback.spec import validate_writeback
+
+    return validate_writeback(where, value)
+
+
+def _model(where: str, value: Any) -> Any:
+    from hitprep.writeback.spec import validate_models
+
+    return validate_models(where, value)
+
+
+def _preprocess(where: str, value: Any) -> Any:
+    from hitprep.writeback.spec import validate_preprocess
+
+    return validate_preprocess(where, value)
+
+
 #: job section -> validator(where, value) -> validated value; order = order of stages
 SECTIONS: dict[str, Validator] = {
     "description": lambda where, v: _string(where, v),
@@ -218,6 +237,9 @@ SECTIONS: dict[str, Validator] = {
     "graph": _graph,
     "ldmx_images": _ldmx_images,
     "labels": table_section({"extractor": (str, None)}),
+    "writeback": _writeback,
+    "preprocess": _preprocess,
+    "model": _model,
     "output": table_section(
         {"compression": (str, "gzip"), "compression_level": (int, 1), "bin_stats": (bool, True)}
     ),

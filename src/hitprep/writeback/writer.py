@@ -1,0 +1,321 @@
+"""Write event batches as NanoAOD-style TTrees, chunk by chunk, atomically.
+
+NanoAOD naming: an event field ``run`` is a branch ``run``; a collection
+``Jet`` with fields ``pt, eta`` becomes one counter ``nJet`` and branches
+``Jet_pt``, ``Jet_eta`` that share it; a collection whose only field is
+``value`` (read from a bare jagged branch such as ``PSWeight``) is written back
+as that bare branch with its counter ``nPSWeight``.
+
+uproot (>= 5.7) writes an RNTuple on ``file[name] = data``, so trees are made
+with ``mktree`` and filled with ``extend``, one basket per chunk. uproot makes
+every counter ``int32``; real NanoAOD counters are ``uint32``. The writer
+therefore retypes the counters (and, optionally, sets branch titles, which
+carry NanoAOD's documentation) before the first basket is written, then lets
+uproot rewrite the tree's metadata. This uses uproot's writer internals, is
+checked against the installed uproot, and falls back to ``int32`` counters
+with a warning if they change.
+
+The file is written under a hidden temporary name beside the target and
+renamed by :meth:`NanoAODWriter.commit`; an error (or leaving the ``with``
+block by an exception) deletes it, so no partial output is ever left behind.
+
+Example:
+    >>> with NanoAODWriter("out.root", overwrite=True) as w:  # doctest: +SKIP
+    ...     w.extend("Events", batch, counter_dtypes={"Jet": np.dtype("uint32")})
+    ...     w.commit()
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import numpy.typing as npt
+import uproot
+
+from hitprep.errors import ConfigError
+from hitprep.sinks.hdf5 import check_output
+
+__all__ = ["NanoAODWriter", "parse_compression"]
+
+log = logging.getLogger(__name__)
+
+_VALUE = "value"
+_ENTRY = "entry"
+_COMPRESSIONS = {"zlib": uproot.ZLIB, "lzma": uproot.LZMA, "lz4": uproot.LZ4, "zstd": uproot.ZSTD}
+
+
+def parse_compression(spec: str) -> Any:
+    """uproot compression from ``"zlib:1"``, ``"lzma:9"``, ``"lz4:4"``, ``"zstd:5"`` or ``"none"``.
+
+    Raises:
+        ConfigError: unknown algorithm or level outside 0-9.
+    """
+    text = spec.strip().lower()
+    if text in ("none", ""):
+        return None
+    name, _, level_text = text.partition(":")
+    level = 1 if not level_text else int(level_text) if level_text.isdigit() else -1
+    if name not in _COMPRESSIONS or not 0 <= level <= 9:
+        msg = (
+            f"compression {spec!r}: expected <algorithm>:<level 0-9> with algorithm one of "
+            f"{', '.join(_COMPRESSIONS)}, or 'none'"
+        )
+        raise ConfigError(msg)
+    return _COMPRESSIONS[name](level)
+
+
+def _is_bare(collection: ak.Array) -> bool:
+    return list(ak.fields(collection)) == [_VALUE]
+
+
+def _branch_types(batch: ak.Array, bare: set[str]) -> dict[str, Any]:
+    """mktree types: numpy dtypes for event fields, awkward list types for collections."""
+    types: dict[str, Any] = {}
+    for name in ak.fields(batch):
+        if name == _ENTRY:
+            continue
+        column = batch[name]
+        if column.ndim == 1:
+            types[name] = np.dtype(ak.to_numpy(column[:0]).dtype)
+        elif name in bare:
+            types[name] = ak.type(column[_VALUE]).content
+        else:
+            types[name] = ak.type(column).content
+    return types
+
+
+def _branch_data(batch: ak.Array, bare: set[str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name in ak.fields(batch):
+        if name == _ENTRY:
+            continue
+        column = batch[name]
+        if column.ndim == 1:
+            data[name] = np.asarray(ak.to_numpy(column))
+        elif name in bare:
+            data[name] = column[_VALUE]
+        else:
+            data[name] = column
+    return data
+
+
+def _retype_data(
+    branch_data: Any, counter_dtypes: Mapping[str, np.dtype[Any]], titles: Mapping[str, str]
+) -> bool:
+    """Set counter dtypes and branch titles in uproot's branch records; True if any changed."""
+    from uproot.writing._cascadetree import _dtype_to_char
+
+    changed = False
+    for datum in branch_data:
+        name = datum.get("fName")
+        if name is None:
+            continue
+        if datum.get("kind") == "counter" and name in counter_dtypes:
+            dtype = np.dtype(counter_dtypes[name]).newbyteorder(">")
+            if dtype != datum["dtype"] and dtype in _dtype_to_char:
+                datum["dtype"] = dtype
+                datum["fTitle"] = f"{name}/{_dtype_to_char[dtype]}"
+                changed = True
+        if name in titles:
+            datum["fTitle"] = titles[name]
+            changed = True
+    return changed
+
+
+_TREE_ARGS = [
+    "self",
+    "directory",
+    "name",
+    "title",
+    "branch_types",
+    "freesegments",
+    "counter_name",
+    "field_name",
+    "initial_basket_capacity",
+    "resize_factor",
+]
+
+
+def _mktree(
+    file: Any,
+    name: str,
+    types: Mapping[str, Any],
+    *,
+    capacity: int,
+    counter_dtypes: Mapping[str, np.dtype[Any]],
+    titles: Mapping[str, str],
+) -> Any:
+    """``file.mktree`` with counters retyped and titles set before the metadata is written.
+
+    uproot's ``add_tree`` builds the tree and writes its metadata at once; the
+    file's own ``add_tree`` is replaced for this call by one that retypes in
+    between (writing the metadata costs time quadratic in the branches, so it
+    is worth writing once). If uproot's internals differ from the expected
+    ones, the tree is made as usual and its metadata rewritten after retyping.
+    """
+    import inspect
+
+    from uproot.writing._cascadetree import Tree
+
+    cascading = file._cascading
+    expected = list(inspect.signature(Tree.__init__).parameters) == _TREE_ARGS
+    if expected and hasattr(cascading, "_freesegments"):
+
+        def add_tree(
+            sink: Any,
+            tree_name: str,
+            title: str,
+            branch_types: Any,
+            counter_name: Any,
+            field_name: Any,
+            initial_basket_capacity: int,
+            resize_factor: float,
+        ) -> Any:
+            tree = Tree(
+                cascading,
+                tree_name,
+                title,
+                branch_types,
+                cascading._freesegments,
+                counter_name,
+                field_name,
+                initial_basket_capacity,
+                resize_factor,
+            )
+            _retype_data(tree._branch_data, counter_dtypes, titles)
+            tree.write_anew(sink)
+            return tree
+
+        cascading.add_tree = add_tree
+        try:
+            return file.mktree(name, dict(types), initial_basket_capacity=capacity)
+        finally:
+            del cascading.add_tree
+    made = file.mktree(name, dict(types), initial_basket_capacity=capacity)
+    inner = getattr(made, "_cascading", None)
+    if inner is None or not hasattr(inner, "_relocate"):
+        log.warning("uproot %s: cannot retype counters; they stay int32", uproot.__version__)
+        return made
+    if _retype_data(inner._branch_data, counter_dtypes, titles):
+        inner._relocate(made._file, made._file.sink)
+    return made
+
+
+class NanoAODWriter:
+    """TTrees filled chunk by chunk in a temporary file, renamed on :meth:`commit`.
+
+    Args:
+        path: final output path.
+        overwrite: replace an existing output on commit.
+        compression: see :func:`parse_compression`.
+        baskets: expected number of :meth:`extend` calls per tree; room for that
+            many baskets is reserved, so uproot need not rewrite the tree's
+            metadata as it grows (which costs time quadratic in the branches).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        overwrite: bool = False,
+        compression: str = "zlib:1",
+        baskets: int = 10,
+    ) -> None:
+        self.path = check_output(path, overwrite=overwrite)
+        self.compression = parse_compression(compression)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp_path = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.partial")
+        self._file: Any = uproot.recreate(self.tmp_path, compression=self.compression)
+        self._capacity = max(10, baskets + 2)
+        self._trees: dict[str, Any] = {}
+        self._bare: dict[str, set[str]] = {}
+        self.entries: dict[str, int] = {}
+
+    def _open(self) -> Any:
+        if self._file is None:
+            msg = f"writer for {self.path} is closed"
+            raise RuntimeError(msg)
+        return self._file
+
+    def extend(
+        self,
+        tree: str,
+        batch: ak.Array,
+        *,
+        counter_dtypes: Mapping[str, npt.DTypeLike] | None = None,
+        titles: Mapping[str, str] | None = None,
+    ) -> None:
+        """Append the events of ``batch`` (``entry`` is left out) to ``tree``.
+
+        The first call creates the tree with the batch's fields and dtypes; the
+        following batches must have the same fields and dtypes.
+
+        Args:
+            tree: tree name, e.g. ``"Events"``.
+            batch: event fields and ``var * {...}`` collections.
+            counter_dtypes: collection -> counter dtype (default ``uint32``, NanoAOD's).
+            titles: branch name -> title (NanoAOD keeps each branch's documentation there).
+        """
+        f = self._open()
+        if tree not in self._trees:
+            bare = {n for n in ak.fields(batch) if batch[n].ndim > 1 and _is_bare(batch[n])}
+            types = _branch_types(batch, bare)
+            collections = [n for n, t in types.items() if not isinstance(t, np.dtype)]
+            given = dict(counter_dtypes or {})
+            dtypes = {f"n{c}": np.dtype(given.get(c, np.uint32)) for c in collections}
+            made = _mktree(
+                f,
+                tree,
+                types,
+                capacity=self._capacity,
+                counter_dtypes=dtypes,
+                titles=dict(titles or {}),
+            )
+            self._trees[tree] = made
+            self._bare[tree] = bare
+            self.entries[tree] = 0
+        if len(batch) == 0:
+            return
+        self._trees[tree].extend(_branch_data(batch, self._bare[tree]))
+        self.entries[tree] += len(batch)
+
+    def write_text(self, name: str, text: str) -> None:
+        """Store ``text`` as a TObjString called ``name`` (e.g. provenance as JSON)."""
+        self._open()[name] = text
+
+    def commit(self) -> Path:
+        """Close the file and move it to its final path."""
+        self._open().close()
+        self._file = None
+        self.tmp_path.replace(self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the temporary file."""
+        if self._file is not None:
+            try:
+                self._file.close()
+            except Exception:  # the file is being thrown away; closing is best effort
+                log.debug("closing %s failed while aborting", self.tmp_path, exc_info=True)
+            finally:
+                self._file = None
+        self.tmp_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> NanoAODWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._file is not None:
+            self.abort()
