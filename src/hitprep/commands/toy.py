@@ -14,6 +14,7 @@ __all__ = ["TOYS", "add_parser", "run"]
 
 #: toy name -> "module:function" taking argv and returning an exit code
 TOYS: dict[str, str] = {
+    "nanoaod": "hitprep.toys.nanoaod:cli_main",
     "wcsim": "hitprep.toys.wcsim:cli_main",
 }
 
