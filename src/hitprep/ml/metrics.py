@@ -68,7 +68,7 @@ def roc_curve(
     labels: npt.ArrayLike, scores: npt.ArrayLike
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float | None]:
     """False- and true-positive rates (scikit-learn) and the AUC; None when one class is absent."""
-    from sklearn.metrics import (  # type: ignore[import-untyped]
+    from sklearn.metrics import (  # type: ignore[import-untyped, unused-ignore]
         roc_auc_score,
     )
     from sklearn.metrics import roc_curve as sk_roc_curve

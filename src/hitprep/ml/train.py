@@ -50,7 +50,7 @@ RESUMABLE = frozenset(
 
 @dataclass
 class TrainResult:
-    """What a training run did and wrote."""
+    """What a training run did and wrote (``model``: the model after the last epoch)."""
 
     run_dir: Path
     best: Path
@@ -60,6 +60,7 @@ class TrainResult:
     best_val_loss: float
     stopped_early: bool
     schema: Schema
+    model: HitprepModel
     plots: list[Path] = field(default_factory=list)
 
     def line(self) -> str:
@@ -260,6 +261,7 @@ def train(
         state["best_val_loss"],
         stopped,
         schema,
+        model,
         plots,
     )
 
