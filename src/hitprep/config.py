@@ -180,6 +180,19 @@ def _images(where: str, value: Any) -> tuple[ImageConfig, ...]:
     return tuple(images)
 
 
+def _barrel(where: str, value: Any) -> Any:
+    # imported here: the stage modules build on this one
+    from hitprep.stages.barrel import check_section
+
+    return check_section(where, value)
+
+
+def _trigger(where: str, value: Any) -> Any:
+    from hitprep.stages.trigger import check_section
+
+    return check_section(where, value)
+
+
 def _ldmx_images(where: str, value: Any) -> Any:
     # imported here: the representation module builds on this one
     from hitprep.representations.ldmx import check_section
@@ -233,6 +246,8 @@ SECTIONS: dict[str, Validator] = {
             "correct_mc_time": (bool, True),
         }
     ),
+    "barrel": _barrel,
+    "trigger": _trigger,
     "images": _images,
     "graph": _graph,
     "ldmx_images": _ldmx_images,

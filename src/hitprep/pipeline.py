@@ -50,11 +50,17 @@ class Accounting:
     events_written: int = 0
     items_read: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    items_skipped: Counter[str] = field(default_factory=Counter)
 
     def skip(self, reason: str, n: int) -> None:
         """Count ``n`` events dropped for ``reason``."""
         if n:
             self.skipped[reason] += n
+
+    def skip_items(self, reason: str, n: int) -> None:
+        """Count ``n`` items (hits, ...) of kept events dropped for ``reason``."""
+        if n:
+            self.items_skipped[reason] += n
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +68,7 @@ class Accounting:
             "events_written": self.events_written,
             "events_skipped": dict(self.skipped),
             "items_read": dict(self.items_read),
+            **({"items_skipped": dict(self.items_skipped)} if self.items_skipped else {}),
         }
 
 
@@ -127,6 +134,8 @@ Builder = Callable[[Job, BuildOptions], Sequence[Component]]
 #: job section -> builder of its stages, in pipeline order
 STAGE_BUILDERS: dict[str, str] = {
     "calibration": "hitprep.stages.km3net:build_stages",
+    "barrel": "hitprep.stages.barrel:build_stages",
+    "trigger": "hitprep.stages.trigger:build_stages",
 }
 #: job section -> builder of its representations
 REPRESENTATION_BUILDERS: dict[str, str] = {

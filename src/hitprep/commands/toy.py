@@ -16,6 +16,8 @@ __all__ = ["TOYS", "add_parser", "run"]
 TOYS: dict[str, str] = {
     "nanoaod": "hitprep.toys.nanoaod:cli_main",
     "wcsim": "hitprep.toys.wcsim:cli_main",
+    "ldmx": "hitprep.toys.ldmx:cli_main",
+    "acts": "hitprep.toys.acts:cli_main",
 }
 
 

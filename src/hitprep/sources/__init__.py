@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ FORMATS: dict[str, str] = {
     "km3net_offline": "hitprep.sources.km3net_offline:KM3NeTOfflineSource",
     "root_tree": "hitprep.sources.root_tree:RootTreeSource",
     "ldmx_ecal": "hitprep.sources.ldmx:LdmxEcalSource",
+    "acts_csv": "hitprep.sources.acts_csv:ActsCsvSource",
+    "trackml": "hitprep.sources.trackml:TrackMLSource",
     "wcsim": "hitprep.sources.wcsim:WCSimSource",
     "wcsim_npz": "hitprep.sources.wcsim_dump:WCSimNpzSource",
     "wcsim_h5": "hitprep.sources.wcsim_dump:WCSimH5Source",
@@ -41,11 +44,20 @@ def detect_format(path: str | Path) -> str:
     ``Evt`` as KM3NeT offline; ROOT files with a tree ``wcsimT`` as WCSim output;
     other ROOT files as a generic TTree. HDF5 files marked ``hitprep_format =
     "wcsim_dump"`` and ``.npz`` files with ``event_id`` and ``digi_hit_pmt`` (or
-    ``true_hit_pmt``) are WCSim event dumps.
+    ``true_hit_pmt``) are WCSim event dumps. ROOT files with a tree ``ecalHits``
+    are LDMX hit files; ``clusters_K.csv`` files are ACTS CSV dumps; directories
+    and ``event#########-hits.csv`` files are TrackML events.
     """
     p = Path(path)
     if not p.exists():
         msg = "no such file"
+        raise FileFormatError(p, msg)
+    if p.is_dir() or p.suffix.lower() == ".csv":
+        if p.is_dir() or re.fullmatch(r"event\d+-hits\.csv", p.name):
+            return "trackml"
+        if p.name.startswith("clusters"):
+            return "acts_csv"
+        msg = "CSV file of unknown layout (ACTS hits are clusters_K.csv); give the format"
         raise FileFormatError(p, msg)
     with p.open("rb") as fh:
         magic = fh.read(8)
