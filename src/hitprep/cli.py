@@ -28,6 +28,9 @@ COMMANDS = [
     "predict",
     "toy",
     "writeback",
+    "concat",
+    "shuffle",
+    "split",
 ]
 
 

@@ -1,0 +1,458 @@
+"""hitprep outputs as events: the file model behind ``concat``, ``shuffle`` and ``split``.
+
+A hitprep output (file attribute ``hitprep_version``) holds three kinds of datasets:
+
+- **per event**: extendable datasets with one row per event (``event_info``, ``y``,
+  images, ``x_n_hits``, fixed-length graphs, ``x_mask``, and the index datasets below);
+- **jagged items**: extendable datasets with one row per item, indexed by a per-event
+  dataset: ``D`` by ``D_indices`` (fields ``index``, ``n_items``: km3pipe, OrcaSong and
+  hitprep graphs), or the ``hit_*`` datasets by ``event_hits_index`` (start offsets,
+  WatChMaL). Items must be stored in event order, without gaps;
+- **summaries**: fixed-size datasets (bin statistics, geometry) not tied to events.
+
+Events are read in :class:`Block` s (contiguous or reordered); an :class:`EventWriter`
+appends blocks to an :class:`~hitprep.sinks.hdf5.HDF5Sink`, recomputing every index
+from the running item counts, with the input's chunking, compression and attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from hitprep.errors import ConfigError, FileFormatError
+from hitprep.events import offsets_from_counts
+from hitprep.sinks.hdf5 import HDF5Sink
+
+__all__ = [
+    "Block",
+    "EventFile",
+    "EventWriter",
+    "JaggedGroup",
+    "ToolSummary",
+    "dataset_options",
+    "gather_ranges",
+    "json_attr",
+    "parse_size",
+    "spans",
+    "tool_record",
+]
+
+IntArray = npt.NDArray[np.int64]
+INDICES_DTYPE = np.dtype([("index", "<i8"), ("n_items", "<i8")])
+_STARTS = "event_hits_index"
+_SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?)b?\s*", re.IGNORECASE)
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from ``"2GB"``, ``"512MiB"``, ``"1.5g"`` or a plain number of bytes.
+
+    Example:
+        >>> parse_size("2GB"), parse_size("1KiB"), parse_size(100)
+        (2000000000, 1024, 100)
+    """
+    if isinstance(text, int):
+        value = text
+    else:
+        m = _SIZE.fullmatch(text)
+        if not m or (m.group(3) and not m.group(2)):
+            msg = f"cannot read {text!r} as a size; use e.g. 2GB, 512MB, 1.5GiB"
+            raise ConfigError(msg)
+        base = 1024 if m.group(3) else 1000
+        power = "_kmgt".index(m.group(2).lower()) if m.group(2) else 0
+        value = int(float(m.group(1)) * base**power)
+    if value <= 0:
+        msg = f"size must be positive, got {text!r}"
+        raise ConfigError(msg)
+    return value
+
+
+def gather_ranges(starts: npt.ArrayLike, lengths: npt.ArrayLike) -> IntArray:
+    """Concatenated ``range(start, start + length)`` for each pair, without a loop.
+
+    Example:
+        >>> gather_ranges([5, 0, 9], [2, 0, 3]).tolist()
+        [5, 6, 9, 10, 11]
+    """
+    s = np.asarray(starts, dtype=np.int64)
+    n = np.asarray(lengths, dtype=np.int64)
+    out_start = offsets_from_counts(n)
+    return np.arange(int(out_start[-1]), dtype=np.int64) + np.repeat(s - out_start[:-1], n)
+
+
+@dataclass(frozen=True)
+class JaggedGroup:
+    """Item datasets indexed by one per-event dataset."""
+
+    index: str
+    items: tuple[str, ...]
+    starts_only: bool = False  # WatChMaL's event_hits_index (start offsets only)
+
+
+@dataclass
+class Block:
+    """Some events of a file: per-event rows, item rows, and item counts per group index."""
+
+    n_events: int
+    arrays: dict[str, npt.NDArray[Any]]
+    counts: dict[str, IntArray] = field(default_factory=dict)
+
+    def take(self, order: npt.ArrayLike, groups: Sequence[JaggedGroup]) -> Block:
+        """The events at positions ``order`` (any order, repeats allowed)."""
+        o = np.asarray(order, dtype=np.int64)
+        items = {g.index for g in groups} | {name for g in groups for name in g.items}
+        arrays = {k: v[o] for k, v in self.arrays.items() if k not in items}
+        counts = {}
+        for g in groups:
+            n = self.counts[g.index]
+            rows = gather_ranges(offsets_from_counts(n)[:-1][o], n[o])
+            for name in g.items:
+                arrays[name] = self.arrays[name][rows]
+            counts[g.index] = n[o]
+        return Block(len(o), arrays, counts)
+
+    @staticmethod
+    def concat(blocks: Sequence[Block]) -> Block:
+        """Events of several blocks one after another."""
+        first = blocks[0]
+        arrays = {k: np.concatenate([b.arrays[k] for b in blocks]) for k in first.arrays}
+        counts = {k: np.concatenate([b.counts[k] for b in blocks]) for k in first.counts}
+        return Block(sum(b.n_events for b in blocks), arrays, counts)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in self.arrays.values())
+
+
+class EventFile:
+    """A hitprep output opened read-only, as events.
+
+    Raises:
+        FileFormatError: not HDF5, not written by hitprep, or datasets that do not line
+            up with the events (the message names the dataset).
+    """
+
+    def __init__(self, path: str | Path, *, purpose: str = "read") -> None:
+        import hdf5plugin  # noqa: F401  (inputs may use Blosc and friends)
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileFormatError(self.path, "no such file")
+        try:
+            self.file = h5py.File(self.path, "r")
+        except OSError as err:
+            raise FileFormatError(self.path, f"cannot open as HDF5: {err}") from err
+        try:
+            self._scan(purpose)
+        except BaseException:
+            self.file.close()
+            raise
+
+    def _scan(self, purpose: str) -> None:
+        f = self.file
+        if "hitprep_version" not in f.attrs:
+            found = ", ".join(sorted(f)[:8])
+            hint = " (an OrcaSong / km3pipe file?)" if "orcasong" in f.attrs else ""
+            detail = (
+                f"not a hitprep output{hint}: no 'hitprep_version' attribute; {purpose} works on"
+                f" files written by hitprep (convert, concat, shuffle, split); top level: {found}"
+            )
+            raise FileFormatError(self.path, detail)
+        datasets: dict[str, h5py.Dataset] = {}
+
+        def visit(name: str, obj: object) -> None:
+            if isinstance(obj, h5py.Dataset):
+                datasets[name] = obj
+
+        f.visititems(visit)
+        self.datasets = datasets
+        groups: list[JaggedGroup] = []
+        for name, ds in datasets.items():
+            base = name[: -len("_indices")]
+            if name.endswith("_indices") and base in datasets and _is_indices(ds):
+                groups.append(JaggedGroup(name, (base,)))
+        if _STARTS in datasets:
+            hits = tuple(n for n in datasets if n.startswith("hit_") and _extendable(datasets[n]))
+            if hits:
+                groups.append(JaggedGroup(_STARTS, hits, starts_only=True))
+        self.groups = groups
+        items = {n for g in groups for n in g.items}
+        self.per_event = [n for n, d in datasets.items() if n not in items and _extendable(d)]
+        self.summaries = [n for n, d in datasets.items() if n not in items and not _extendable(d)]
+        self.n_events = self._count_events()
+        self.counts: dict[str, IntArray] = {}
+        self.offsets: dict[str, IntArray] = {}
+        for g in groups:
+            self._check_group(g)
+
+    @classmethod
+    def staged(cls, sink: HDF5Sink, like: EventFile) -> EventFile:
+        """The events an :class:`EventWriter` with ``like``'s layout wrote to ``sink`` so far
+        (e.g. a scratch file), read back without closing the sink."""
+        self = cls.__new__(cls)
+        f = _open_file(sink)
+        f.flush()
+        self.path, self.file = sink.tmp_path, f
+        self.datasets = {n: f[n] for n in like.datasets if n in f}
+        self.groups, self.per_event, self.summaries = like.groups, like.per_event, []
+        self.n_events = len(f[like.per_event[0]]) if like.per_event else 0
+        self.counts, self.offsets = {}, {}
+        for g in like.groups:
+            self._check_group(g)
+        return self
+
+    def _count_events(self) -> int:
+        d = self.datasets
+        if "event_info" in d:
+            n = len(d["event_info"])
+        else:
+            lengths = {len(d[name]) for name in self.per_event}
+            if len(lengths) > 1:
+                detail = f"per-event datasets differ in length: {sorted(lengths)}"
+                raise FileFormatError(self.path, detail)
+            n = lengths.pop() if lengths else 0
+        for name in self.per_event:
+            if len(d[name]) != n:
+                detail = f"dataset {name!r} has {len(d[name])} rows for {n} events"
+                raise FileFormatError(self.path, detail)
+        return n
+
+    def _check_group(self, g: JaggedGroup) -> None:
+        raw = self.datasets[g.index][:]
+        if g.starts_only:
+            starts = np.asarray(raw, dtype=np.int64)
+            total = len(self.datasets[g.items[0]])
+            n = np.diff(np.append(starts, total)) if len(starts) else np.zeros(0, np.int64)
+        else:
+            starts = np.asarray(raw["index"], dtype=np.int64)
+            n = np.asarray(raw["n_items"], dtype=np.int64)
+        offsets = offsets_from_counts(n)
+        if (n < 0).any() or not np.array_equal(starts, offsets[:-1]):
+            bad = int(np.argmax((starts != offsets[:-1]) | (n < 0)))
+            detail = (
+                f"{g.index!r}: items are not stored in event order without gaps (event {bad}"
+                f" starts at {int(starts[bad])}, expected {int(offsets[bad])})"
+            )
+            raise FileFormatError(self.path, detail)
+        for name in g.items:
+            if len(self.datasets[name]) != offsets[-1]:
+                detail = (
+                    f"{name!r} has {len(self.datasets[name])} rows, {g.index!r} counts"
+                    f" {int(offsets[-1])}"
+                )
+                raise FileFormatError(self.path, detail)
+        self.counts[g.index] = n
+        self.offsets[g.index] = offsets
+
+    def event_bytes(self) -> IntArray:
+        """Bytes each event takes in memory (all its rows of every dataset)."""
+        out = np.zeros(self.n_events, dtype=np.int64)
+        for name in self.per_event:
+            out += _row_bytes(self.datasets[name])
+        for g in self.groups:
+            per_item = sum(_row_bytes(self.datasets[n]) for n in g.items)
+            out += self.counts[g.index] * per_item
+        return out
+
+    def read(self, start: int, stop: int) -> Block:
+        """Events ``start`` to ``stop`` (exclusive)."""
+        index_names = {g.index for g in self.groups}
+        arrays = {n: self.datasets[n][start:stop] for n in self.per_event if n not in index_names}
+        counts = {}
+        for g in self.groups:
+            off = self.offsets[g.index]
+            for name in g.items:
+                arrays[name] = self.datasets[name][off[start] : off[stop]]
+            counts[g.index] = self.counts[g.index][start:stop]
+        return Block(stop - start, arrays, counts)
+
+    def blocks(self, budget: int, *, start: int = 0, stop: int | None = None) -> Iterator[Block]:
+        """Consecutive blocks of events, each at most ``budget`` bytes (at least one event)."""
+        end = self.n_events if stop is None else stop
+        for a, b in spans(self.event_bytes()[start:end], budget):
+            yield self.read(start + a, start + b)
+
+    def attrs(self) -> dict[str, Any]:
+        return {k: self.file.attrs[k] for k in self.file.attrs}
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> EventFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def spans(sizes: npt.ArrayLike, budget: int) -> list[tuple[int, int]]:
+    """Cut consecutive items into runs of at most ``budget`` total size (>= 1 item each).
+
+    Example:
+        >>> spans([4, 4, 4, 9, 1], 8)
+        [(0, 2), (2, 3), (3, 4), (4, 5)]
+    """
+    s = np.asarray(sizes, dtype=np.int64)
+    out: list[tuple[int, int]] = []
+    first, n = 0, len(s)
+    cum = offsets_from_counts(s)
+    while first < n:
+        last = int(np.searchsorted(cum, cum[first] + budget, side="right")) - 1
+        last = min(max(last, first + 1), n)
+        out.append((first, last))
+        first = last
+    return out
+
+
+def _is_indices(ds: h5py.Dataset) -> bool:
+    names = ds.dtype.names or ()
+    return "index" in names and "n_items" in names and ds.ndim == 1
+
+
+def _extendable(ds: h5py.Dataset) -> bool:
+    return ds.ndim >= 1 and ds.maxshape[0] is None
+
+
+def _row_bytes(ds: h5py.Dataset) -> int:
+    return int(ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64)))
+
+
+def dataset_options(ds: h5py.Dataset) -> dict[str, Any]:
+    """``create_dataset`` options that reproduce ``ds``'s chunking, filters and fill."""
+    opts: dict[str, Any] = {"chunks": ds.chunks or True}
+    if ds.compression is not None:
+        opts["compression"] = ds.compression
+        opts["compression_opts"] = ds.compression_opts
+    else:  # a plugin filter (Blosc, zstd, ...): copy it by id
+        plist = ds.id.get_create_plist()
+        builtin = {h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32, h5py.h5z.FILTER_SCALEOFFSET}
+        for i in range(plist.get_nfilters()):
+            code, _flags, values, _name = plist.get_filter(i)
+            if code not in builtin:
+                opts["compression"] = int(code)
+                opts["compression_opts"] = tuple(int(v) for v in values)
+                break
+    opts["shuffle"] = bool(ds.shuffle)
+    opts["fletcher32"] = bool(ds.fletcher32)
+    if ds.scaleoffset is not None:
+        opts["scaleoffset"] = ds.scaleoffset
+    return opts
+
+
+def _open_file(sink: HDF5Sink) -> h5py.File:
+    if sink.file is None:
+        msg = f"sink for {sink.path} is closed"
+        raise RuntimeError(msg)
+    return sink.file
+
+
+class EventWriter:
+    """Append blocks of events to a sink, with the layout of ``like`` (or the sink's own).
+
+    Args:
+        sink: output (its file is written directly to keep each dataset's options).
+        like: the input whose datasets, chunking, filters and attributes are copied.
+        keep_options: copy chunking and filters (False: the sink's defaults, e.g. scratch).
+    """
+
+    def __init__(self, sink: HDF5Sink, like: EventFile, *, keep_options: bool = True) -> None:
+        self.sink = sink
+        self.groups = like.groups
+        self.running = {g.index: 0 for g in like.groups}
+        self.n_events = 0
+        f = _open_file(sink)
+        names = [*like.per_event, *(n for g in like.groups for n in g.items)]
+        for name in names:
+            ds = like.datasets[name]
+            options = dataset_options(ds) if keep_options else {"chunks": True}
+            out = f.create_dataset(
+                name,
+                shape=(0, *ds.shape[1:]),
+                maxshape=(None, *ds.shape[1:]),
+                dtype=ds.dtype,
+                **options,
+            )
+            for key, value in ds.attrs.items():
+                out.attrs[key] = value
+
+    def append(self, block: Block) -> None:
+        """Append the block's events; indices continue from the rows already written."""
+        arrays = dict(block.arrays)
+        for g in self.groups:
+            n = block.counts[g.index]
+            start = self.running[g.index] + offsets_from_counts(n)[:-1]
+            if g.starts_only:
+                arrays[g.index] = start
+            else:
+                idx = np.empty(len(n), dtype=INDICES_DTYPE)
+                idx["index"], idx["n_items"] = start, n
+                arrays[g.index] = idx
+            self.running[g.index] += int(n.sum())
+        f = _open_file(self.sink)
+        for name, arr in arrays.items():  # match the stored dtype (e.g. index structs)
+            ds = f[name]
+            if arr.dtype != ds.dtype:
+                arrays[name] = np.asarray(arr).astype(ds.dtype)
+        self.sink.append(arrays)
+        self.n_events += block.n_events
+
+
+def json_attr(value: Any) -> str:
+    """JSON for a provenance attribute (numpy scalars as numbers)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, bytes):
+            return v.decode(errors="replace")
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        return str(v)
+
+    return json.dumps(value, default=plain)
+
+
+@dataclass(frozen=True)
+class ToolSummary:
+    """What a dataset tool did, for the CLI's one-line summary."""
+
+    outputs: tuple[Path, ...]
+    events: int
+    seconds: float
+    detail: str = ""
+
+    def line(self) -> str:
+        where = ", ".join(str(p) for p in self.outputs)
+        extra = f"; {self.detail}" if self.detail else ""
+        return f"{self.events} events{extra}; {self.seconds:.1f} s -> {where}"
+
+
+def tool_record(name: str, command: str | None, **fields: Any) -> str:
+    """JSON provenance of a tool run: the tool, its options, command, time, version."""
+    from hitprep.provenance import provenance_attrs
+
+    base = provenance_attrs(
+        job_text="", job_resolved="", overrides=(), inputs=[], accounting={}, command=command
+    )
+    record = {
+        "tool": name,
+        **fields,
+        "command": base["command"],
+        "timestamp": base["timestamp"],
+        "hitprep_version": base["hitprep_version"],
+    }
+    return json_attr(record)
