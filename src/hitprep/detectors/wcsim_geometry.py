@@ -15,7 +15,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,15 @@ import numpy.typing as npt
 
 from hitprep.errors import ConfigError, FileFormatError
 
-__all__ = ["AXES", "BARREL", "BOTTOM", "TOP", "TankGeometry", "cluster_positions"]
+__all__ = [
+    "AXES",
+    "BARREL",
+    "BOTTOM",
+    "TOP",
+    "TankGeometry",
+    "cluster_positions",
+    "read_geometry",
+]
 
 BARREL, TOP, BOTTOM = 0, 1, 2
 AXES = {"x": 0, "y": 1, "z": 2}
@@ -258,3 +268,45 @@ class TankGeometry:
             f"<TankGeometry {self.origin!r} radius={self.radius:g} length={self.length:g}"
             f" pmts={self.num_pmts}>"
         )
+
+
+def read_geometry(path: str | Path) -> TankGeometry:
+    """The tank geometry stored in a file: WCSim ROOT (``wcsimGeoT``), a hitprep WCSim dump
+    or grid output (``geometry`` group), or an ``.npz`` of :meth:`TankGeometry.to_arrays`.
+
+    Results are cached per file (path, size and modification time).
+
+    Raises:
+        FileFormatError: the file holds no geometry this function knows.
+    """
+    p = Path(path)
+    if not p.exists():
+        msg = "no such file"
+        raise FileFormatError(p, msg)
+    stat = p.stat()
+    return _read_geometry(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_geometry(path: str, size: int, mtime: int) -> TankGeometry:
+    del size, mtime  # cache keys only
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+    if magic.startswith(b"root"):
+        from hitprep.sources.wcsim import read_wcsim_geometry
+
+        return read_wcsim_geometry(path)
+    if magic.startswith(b"\x89HDF"):
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            if "geometry" not in f:
+                msg = "has no 'geometry' group (not a hitprep WCSim dump or grid file)"
+                raise FileFormatError(path, msg)
+            group = f["geometry"]
+            return TankGeometry.from_arrays({k: group[k][()] for k in group}, origin=path)
+    if magic.startswith(b"PK"):
+        with np.load(path, allow_pickle=False) as npz:
+            return TankGeometry.from_arrays(dict(npz), origin=path)
+    msg = "not a ROOT, HDF5 or .npz file with a tank geometry"
+    raise FileFormatError(path, msg)

@@ -323,7 +323,8 @@ def _chunk(
     out: dict[str, npt.NDArray[Any]] = {
         "event_id": (first + events).astype(np.int32),
         "pid": pid.astype(np.int32),
-        "position": vertex.astype(np.float32),
+        # like DataTools: a gamma's position is where its e+ e- pair starts
+        "position": np.where(is_g[:, None], shower_start, vertex).astype(np.float32),
         "direction": direction.astype(np.float32),
         "energy": (kin + mass).astype(np.float32),
     }

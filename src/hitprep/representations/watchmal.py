@@ -1,0 +1,214 @@
+"""The ``[watchmal]`` job section: WatChMaL's HDF5 layout (DataTools' names and dtypes).
+
+Per event: ``labels`` int32, ``root_files`` (variable-length str),
+``event_ids`` int32, ``energies`` (N, 1) f32, ``positions`` (N, 1, 3) f32,
+``angles`` (N, 2) f32, ``veto``, ``veto2``, ``fully_contained`` bool, and
+``event_hits_index`` int64 (each event's first hit; WatChMaL appends the hit
+count itself). Per hit: ``hit_pmt`` int32 (0-based), ``hit_time`` f32 and
+``hit_charge`` f32 (digitized hits) or ``hit_parent`` int32 (true hits, −1 =
+dark noise). File attributes ``git-describe``, ``command`` and ``timestamp``
+come with hitprep's provenance. ``_watchmal/hit_count`` (the number of hits)
+is hitprep's own; WatChMaL ignores it.
+
+Hits come from collection ``hits`` (the ``[wcsim_hits]`` stage); the truth
+from the ``[wcsim_truth]`` stage.
+
+``layout``:
+  - ``"contiguous"`` (default): the hit arrays are contiguous and uncompressed,
+    so WatChMaL can memory-map them (``np.memmap(path, offset=ds.id.get_offset())``).
+    Hits are spooled to anonymous temporary files while the job runs and copied
+    into the output in blocks at the end, so memory stays bounded by the chunk.
+  - ``"compressed"``: the hit arrays are chunked and compressed like the rest.
+
+``hits = false`` writes the per-event arrays only (e.g. beside PMT-grid images).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from typing import IO, Any
+
+import awkward as ak
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from hitprep.config import Job, check_keys
+from hitprep.errors import ConfigError
+from hitprep.events import counts, flat_column, offsets_from_counts
+from hitprep.pipeline import BuildOptions, Context, Representation
+from hitprep.sinks.hdf5 import HDF5Sink
+
+__all__ = ["SCHEMA", "WatchmalRepresentation", "build_representations", "check_section"]
+
+SCHEMA: dict[str, tuple[Any, Any]] = {
+    "layout": (str, "contiguous"),
+    "hits": (bool, True),
+}
+_LAYOUTS = ("contiguous", "compressed")
+_STR = h5py.string_dtype()
+_BLOCK = 1 << 22  # hits copied per step from the spool into the output
+#: total hits of the output (a one-element summary: lets shards' start offsets be shifted)
+_HIT_COUNT = "_watchmal/hit_count"
+_TRUTH = ["label", "veto", "veto2", "fully_contained", "energy", "polar", "azimuth"]
+_TRUTH += [f"position_{c}" for c in "xyz"]
+
+
+def check_section(where: str, value: Any) -> dict[str, Any]:
+    """Validate a ``[watchmal]`` table."""
+    out = check_keys(where, value, SCHEMA)
+    if out["layout"] not in _LAYOUTS:
+        msg = f"{where}.layout: expected one of {', '.join(_LAYOUTS)}, got {out['layout']!r}"
+        raise ConfigError(msg)
+    return out
+
+
+def event_arrays(batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
+    """WatChMaL's per-event arrays of a batch with the ``[wcsim_truth]`` fields."""
+    n = len(batch)
+    names = set(ak.fields(batch))
+    ids = batch["event_id"] if "event_id" in names else batch["entry"]
+    if "root_file" in names:
+        files = np.asarray(ak.to_numpy(batch["root_file"]), dtype=str).astype(_STR)
+    else:
+        files = np.full(n, ctx.source, dtype=_STR)
+    position = np.stack([np.asarray(batch[f"position_{c}"]) for c in "xyz"], axis=1)
+    return {
+        "labels": np.asarray(batch["label"], dtype=np.int32),
+        "root_files": files,
+        "event_ids": np.asarray(ids, dtype=np.int32),
+        "energies": np.asarray(batch["energy"], dtype=np.float32).reshape(n, 1),
+        "positions": position.astype(np.float32).reshape(n, 1, 3),
+        "angles": np.stack(
+            [np.asarray(batch["polar"]), np.asarray(batch["azimuth"])], axis=1
+        ).astype(np.float32),
+        "veto": np.asarray(batch["veto"], dtype=bool),
+        "veto2": np.asarray(batch["veto2"], dtype=bool),
+        "fully_contained": np.asarray(batch["fully_contained"], dtype=bool),
+    }
+
+
+class WatchmalRepresentation(Representation):
+    """Per-event truth and, optionally, the jagged hits in WatChMaL's layout.
+
+    ``event_hits_index`` (and, in the contiguous layout, the hit arrays) are
+    written when the job ends. When a job runs as several tasks whose shards
+    are merged, :meth:`combine_summary` shifts each shard's start offsets by the
+    hits of the shards before it (read from the small summary
+    ``_watchmal/hit_count``, which the merge folds first) and joins the hit arrays.
+
+    Args:
+        hits: ``"digi"`` (``hit_charge``) or ``"true"`` (``hit_parent``) hits, or
+            ``None`` for the per-event arrays only.
+        layout: ``"contiguous"`` or ``"compressed"`` (see the module docstring).
+    """
+
+    def __init__(self, *, hits: str | None = "digi", layout: str = "contiguous") -> None:
+        self.layout = layout
+        self.hit_columns: dict[str, tuple[str, np.dtype[Any]]] = {}
+        if hits is not None:
+            self.hit_columns = {
+                "hit_pmt": ("pmt", np.dtype(np.int32)),
+                "hit_time": ("time", np.dtype(np.float32)),
+            }
+            if hits == "true":
+                self.hit_columns["hit_parent"] = ("parent", np.dtype(np.int32))
+            else:
+                self.hit_columns["hit_charge"] = ("charge", np.dtype(np.float32))
+        required = set(_TRUTH)
+        required |= {f"hits.{field}" for field, _ in self.hit_columns.values()}
+        self.required = frozenset(required)
+        self.missing_hint = "add the [wcsim_hits] and [wcsim_truth] sections"
+        self.hits_written = 0
+        self._starts: list[npt.NDArray[np.int64]] = []
+        self._spool: dict[str, IO[bytes]] = {}
+        self._hits_before: int | None = None  # while merging shards
+
+    def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
+        arrays = event_arrays(batch, ctx)
+        if not self.hit_columns:
+            return arrays
+        hits = batch["hits"]
+        n_hits = counts(hits)
+        self._starts.append(offsets_from_counts(n_hits)[:-1] + self.hits_written)
+        self.hits_written += int(n_hits.sum())
+        for name, (field, dtype) in self.hit_columns.items():
+            column = flat_column(hits, field).astype(dtype, copy=False)
+            if self.layout == "compressed":
+                arrays[name] = column
+                continue
+            if name not in self._spool:
+                # closed in finish(); an anonymous file the OS deletes whatever happens
+                self._spool[name] = tempfile.TemporaryFile(prefix="hitprep-watchmal-")  # noqa: SIM115
+            self._spool[name].write(np.ascontiguousarray(column).tobytes())
+        return arrays
+
+    def finish(self, sink: HDF5Sink) -> None:
+        """Write ``event_hits_index`` and, contiguous, the spooled hits (block by block)."""
+        if not self.hit_columns:
+            return
+        starts = np.concatenate(self._starts) if self._starts else np.zeros(0, np.int64)
+        sink.write("event_hits_index", starts)
+        sink.write(_HIT_COUNT, np.array([self.hits_written], dtype=np.int64))
+        if self.layout != "contiguous" or sink.file is None:
+            return
+        for name, (_, dtype) in self.hit_columns.items():
+            ds = sink.file.create_dataset(name, shape=(self.hits_written,), dtype=dtype)
+            spool = self._spool.pop(name, None)
+            if spool is None:
+                continue
+            spool.seek(0)
+            for start in range(0, self.hits_written, _BLOCK):
+                block = np.frombuffer(spool.read(_BLOCK * dtype.itemsize), dtype=dtype)
+                ds[start : start + len(block)] = block
+            spool.close()
+
+    def combine_summary(
+        self, name: str, total: npt.NDArray[Any], part: npt.NDArray[Any]
+    ) -> npt.NDArray[Any]:
+        """Join shards: hit counts add up, start offsets shift, hit arrays concatenate."""
+        if name == _HIT_COUNT:
+            self._hits_before = int(total[0])
+            return np.asarray(total + part, dtype=np.int64)
+        if name == "event_hits_index":
+            if self._hits_before is None:
+                msg = f"cannot merge {name}: the shard's {_HIT_COUNT} was not merged before it"
+                raise ValueError(msg)
+            shifted = np.concatenate([total, part + self._hits_before])
+            self._hits_before = None
+            return shifted
+        if name in self.hit_columns:
+            return np.concatenate([total, part])
+        return super().combine_summary(name, total, part)
+
+    def empty(self) -> dict[str, npt.NDArray[Any]]:
+        out: dict[str, npt.NDArray[Any]] = {
+            "labels": np.zeros(0, np.int32),
+            "root_files": np.zeros(0, dtype=_STR),
+            "event_ids": np.zeros(0, np.int32),
+            "energies": np.zeros((0, 1), np.float32),
+            "positions": np.zeros((0, 1, 3), np.float32),
+            "angles": np.zeros((0, 2), np.float32),
+            "veto": np.zeros(0, bool),
+            "veto2": np.zeros(0, bool),
+            "fully_contained": np.zeros(0, bool),
+        }
+        if self.layout == "compressed":
+            out.update({n: np.zeros(0, d) for n, (_, d) in self.hit_columns.items()})
+        return out
+
+
+def build_representations(job: Job, options: BuildOptions) -> Sequence[Representation]:
+    """The WatChMaL representation of a job with a ``[watchmal]`` section."""
+    del options
+    sec = job.get("watchmal")
+    hits_section = job.get("wcsim_hits")
+    if sec["hits"] and hits_section is None:
+        msg = f"{job.origin or 'job'}: [watchmal] writes hits; add a [wcsim_hits] section"
+        raise ConfigError(msg)
+    if job.get("wcsim_truth") is None:
+        msg = f"{job.origin or 'job'}: [watchmal] needs the truth; add a [wcsim_truth] section"
+        raise ConfigError(msg)
+    kind = hits_section["hits"] if sec["hits"] else None
+    return [WatchmalRepresentation(hits=kind, layout=sec["layout"])]

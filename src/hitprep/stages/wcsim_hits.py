@@ -1,0 +1,195 @@
+"""The ``[wcsim_hits]`` job section: which WCSim hits an event keeps, and their time reference.
+
+WCSim splits an event into triggers; digits belong to one trigger and their
+times are relative to it (plus WCSim's 950 ns offset). This stage picks, per
+event, the first trigger (earliest time, then lowest index) whose type is in
+``types`` (default: NDigits, type 0), keeps that trigger's digits, shifts
+their times as configured, optionally keeps only hits below ``max_time``, and
+adds them to the batch as collection ``hits`` (``pmt``, ``time`` and
+``charge``). An event without such a trigger stays, with zero hits, so that
+rows align across files; the CLI summary counts these events.
+
+With ``hits = "true"`` the true photon hits are used instead (``pmt``,
+``time``, ``parent``; WCSim stores them once per event with absolute times, so
+no trigger is selected and ``time_shift`` must be ``"none"``).
+
+``time_shift``:
+  - ``"none"``: times as stored;
+  - ``"trigger_time"``: plus the trigger's time (``fEvtHdr.fDate``), i.e. on
+    the simulation clock;
+  - ``"trigger_info"``: plus ``fTriggerInfo[2]`` minus ``fTriggerInfo[1]``
+    (DataTools' correction, for triggers that carry both; others unshifted).
+
+``time_offset`` (ns) is added after the shift, e.g. −950 to remove WCSim's offset.
+
+Example job section::
+
+    [wcsim_hits]
+    hits = "digi"
+    types = [0]
+    time_shift = "none"
+    time_offset = 0.0
+    max_time = 0.0       # 0: no cut
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import numpy.typing as npt
+
+from hitprep.config import Job, check_keys
+from hitprep.errors import ConfigError
+from hitprep.events import counts, event_index, flat_column, jagged_from_flat, offsets_from_counts
+from hitprep.pipeline import BuildOptions, Context, Stage
+
+__all__ = ["SCHEMA", "TriggerSelection", "build_stages", "check_section", "select_trigger"]
+
+SCHEMA: dict[str, tuple[Any, Any]] = {
+    "hits": (str, "digi"),
+    "types": (list, [0]),
+    "time_shift": (str, "none"),
+    "time_offset": (float, 0.0),
+    "max_time": (float, 0.0),
+}
+_SHIFTS = ("none", "trigger_time", "trigger_info")
+_COLLECTION = {"digi": "digi_hits", "true": "true_hits"}
+NO_TRIGGER = "events without a trigger of the chosen types (kept, no hits)"
+
+
+def check_section(where: str, value: Any) -> dict[str, Any]:
+    """Validate a ``[wcsim_hits]`` table."""
+    out = check_keys(where, value, SCHEMA)
+    if out["hits"] not in _COLLECTION:
+        msg = f"{where}.hits: expected 'digi' or 'true', got {out['hits']!r}"
+        raise ConfigError(msg)
+    if out["time_shift"] not in _SHIFTS:
+        msg = f"{where}.time_shift: expected one of {', '.join(_SHIFTS)}, got {out['time_shift']!r}"
+        raise ConfigError(msg)
+    if not out["types"] or not all(
+        isinstance(t, int) and not isinstance(t, bool) for t in out["types"]
+    ):
+        msg = f"{where}.types: expected a non-empty list of trigger types, got {out['types']!r}"
+        raise ConfigError(msg)
+    if out["hits"] == "true" and out["time_shift"] != "none":
+        msg = f"{where}.time_shift: true hits carry absolute times; use 'none'"
+        raise ConfigError(msg)
+    return out
+
+
+def select_trigger(
+    n_triggers: npt.ArrayLike,
+    types: npt.NDArray[Any],
+    times: npt.NDArray[Any],
+    allowed: Sequence[int],
+) -> npt.NDArray[np.int64]:
+    """Per event, the index of its earliest trigger whose type is allowed (−1 if none).
+
+    Args:
+        n_triggers: triggers per event.
+        types: flat trigger types (all events, in order).
+        times: flat trigger times.
+        allowed: trigger types to choose from.
+
+    Example:
+        >>> select_trigger([2, 1, 2], np.array([1, 0, 1, 0, 0]), np.array([0, 5, 0, 9, 3]), [0])
+        array([ 1, -1,  1])
+    """
+    n = np.asarray(n_triggers, dtype=np.int64)
+    offsets = offsets_from_counts(n)
+    event = event_index(n)
+    ok = np.isin(types, np.asarray(allowed))
+    # sort candidates by (event, time, index); the first candidate of each event wins
+    index = np.arange(len(types), dtype=np.int64)
+    order = np.lexsort((index, times, event))
+    order = order[ok[order]]
+    out = np.full(len(n), -1, dtype=np.int64)
+    first = np.unique(event[order], return_index=True)
+    out[first[0]] = order[first[1]] - offsets[first[0]]
+    return out
+
+
+class TriggerSelection(Stage):
+    """Adds collection ``hits``: the selected trigger's digits (or the true hits)."""
+
+    def __init__(
+        self,
+        *,
+        hits: str = "digi",
+        types: Sequence[int] = (0,),
+        time_shift: str = "none",
+        time_offset: float = 0.0,
+        max_time: float = 0.0,
+    ) -> None:
+        self.source = _COLLECTION[hits]
+        self.types = tuple(types)
+        self.time_shift = time_shift
+        self.time_offset = time_offset
+        self.max_time = max_time
+        third = "charge" if hits == "digi" else "parent"
+        self.columns = ("pmt", "time", third)
+        required = {f"{self.source}.{c}" for c in self.columns}
+        if hits == "digi":
+            required |= {"digi_hits.trigger", "triggers.type", "triggers.time"}
+        if time_shift == "trigger_info":
+            required |= {"triggers.info_1", "triggers.info_2"}
+        self.required = frozenset(required)
+        self.provides = frozenset(f"hits.{c}" for c in self.columns)
+
+    def __call__(self, batch: ak.Array, ctx: Context) -> ak.Array:
+        coll = batch[self.source]
+        n_hits = counts(coll)
+        cols = {c: flat_column(coll, c) for c in self.columns}
+        time = cols["time"].astype(np.float64)
+        keep = np.ones(len(time), dtype=bool)
+        if self.source == "digi_hits":
+            trig = batch["triggers"]
+            n_trig = counts(trig)
+            chosen = select_trigger(
+                n_trig, flat_column(trig, "type"), flat_column(trig, "time"), self.types
+            )
+            missing = int((chosen < 0).sum())
+            if missing:
+                ctx.accounting.items_read[NO_TRIGGER] += missing
+            hit_event = event_index(n_hits)
+            hit_trigger = flat_column(coll, "trigger").astype(np.int64)
+            keep = hit_trigger == chosen[hit_event]
+            slot = offsets_from_counts(n_trig)[hit_event] + hit_trigger
+            time += self._shift(trig, slot, keep)
+        time += self.time_offset
+        if self.max_time > 0:
+            keep &= time < self.max_time
+        kept = np.bincount(event_index(n_hits)[keep], minlength=len(batch))
+        columns = {c: cols[c][keep] for c in self.columns}
+        columns["time"] = time[keep].astype(np.float32)
+        hits = jagged_from_flat(columns, offsets_from_counts(kept))
+        return ak.with_field(batch, hits, "hits")
+
+    def _shift(
+        self, trig: ak.Array, slot: npt.NDArray[np.int64], keep: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.float64]:
+        shift = np.zeros(len(slot))
+        if self.time_shift == "trigger_time":
+            shift[keep] = flat_column(trig, "time")[slot[keep]]
+        elif self.time_shift == "trigger_info":
+            delta = flat_column(trig, "info_2") - flat_column(trig, "info_1")
+            shift[keep] = np.nan_to_num(delta[slot[keep]], nan=0.0)
+        return shift
+
+
+def build_stages(job: Job, options: BuildOptions) -> Sequence[Stage]:
+    """The hit-selection stage of a job with a ``[wcsim_hits]`` section."""
+    del options
+    sec = job.get("wcsim_hits")
+    return [
+        TriggerSelection(
+            hits=sec["hits"],
+            types=sec["types"],
+            time_shift=sec["time_shift"],
+            time_offset=sec["time_offset"],
+            max_time=sec["max_time"],
+        )
+    ]
