@@ -31,6 +31,8 @@ COMMANDS = [
     "concat",
     "shuffle",
     "split",
+    "export",
+    "mix",
 ]
 
 

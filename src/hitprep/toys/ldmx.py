@@ -324,6 +324,7 @@ def write_root(
     seed: int = 0,
     tree: str = "ecalHits",
     chunk: int = 1000,
+    first_event: int = 1,
     overwrite: bool = False,
 ) -> Path:
     """Simulate ``n_events`` and write them as an LDMX-style ROOT file (atomically).
@@ -335,6 +336,7 @@ def write_root(
         seed: random seed; chunk ``i`` uses ``seed + i`` mixed into its own stream.
         tree: tree name (``ecalHits``; ``hcalHits`` for an HCal-like file).
         chunk: events simulated and written at a time (bounds memory).
+        first_event: ``eventNumber`` of the first event.
         overwrite: replace an existing file.
 
     Returns:
@@ -366,7 +368,10 @@ def write_root(
                 size = min(chunk, n_events - first)
                 seq = np.random.SeedSequence([seed, i])
                 part = simulate(
-                    size, mass=mass, seed=int(seq.generate_state(1)[0]), first_event=first + 1
+                    size,
+                    mass=mass,
+                    seed=int(seq.generate_state(1)[0]),
+                    first_event=first_event + first,
                 )
                 hits = part["hits"]
                 f[tree].extend(
@@ -399,6 +404,7 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-o", "--output", required=True, help="output ROOT file")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--tree", default="ecalHits", help="tree name (default: ecalHits)")
+    parser.add_argument("--first-event", type=int, default=1, help="first eventNumber")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     args = parser.parse_args(argv)
     written = write_root(
@@ -407,6 +413,7 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
         mass=args.mass,
         seed=args.seed,
         tree=args.tree,
+        first_event=args.first_event,
         overwrite=args.overwrite,
     )
     kind = "background" if args.mass is None else f"signal, A' mass {args.mass:g} MeV"
