@@ -198,3 +198,20 @@ def test_open_dataset_detects_the_kind(toy_images: Path, multivolume: Path, tmp_
     with pytest.raises(ConfigError, match=r"no label field given.*--label.*particle_type"):
         open_dataset(data, path=path)
     assert open_dataset(data, path=path, labels=False).label is None
+
+
+def test_chunk_cache_reads_each_chunk_once(tmp_path: Path) -> None:
+    from hitprep.ml.h5io import ChunkCache
+
+    full = np.arange(100 * 3, dtype=np.int32).reshape(100, 3)
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        f.create_dataset("x", data=full, chunks=(16, 3), compression="gzip")
+    cache = ChunkCache(max_bytes=1 << 30)
+    with h5py.File(tmp_path / "c.h5") as f:
+        ds = f["x"]
+        rows = np.array([49, 0, 48, 15, 0, 99])
+        assert np.array_equal(cache.rows(ds, rows), full[rows])
+        assert sorted(c for _, c in cache._blocks) == [0, 3, 6]
+        small = ChunkCache(max_bytes=1)  # keeps only the last chunk
+        assert np.array_equal(small.rows(ds, rows), full[rows])
+        assert len(small._blocks) == 1

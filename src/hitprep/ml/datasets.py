@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hitprep.errors import ConfigError, FileFormatError
-from hitprep.ml.h5io import LazyFile, dataset, read_column, read_rows
+from hitprep.ml.h5io import ChunkCache, LazyFile, dataset, read_column, read_rows
 from hitprep.ml.schema import InputSpec, Schema
 
 __all__ = [
@@ -101,6 +101,7 @@ class EventDataset(Dataset[Batch]):
     ) -> None:
         self.path = Path(path)
         self.file = LazyFile(self.path)
+        self._cache: ChunkCache | None = None
         f = self.file.get()
         self._open(f)
         n = self.n_file_rows
@@ -155,6 +156,21 @@ class EventDataset(Dataset[Batch]):
     def chunk_rows(self) -> int | None:
         """Events per compressed storage chunk, when reading from disk (for shuffling by chunk)."""
         return None
+
+    def read(self, name: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+        """Rows of dataset ``name`` from the file; whole chunks through the chunk cache when
+        the dataset is compressed."""
+        ds = self.file.get()[name]
+        if not ChunkCache.applies(ds):
+            return read_rows(ds, rows)  # type: ignore[no-any-return]
+        if self._cache is None:
+            self._cache = ChunkCache()
+        return self._cache.rows(ds, rows)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cache"] = None  # each process decodes its own chunks
+        return state
 
     # -- dataset protocol ---------------------------------------------------------------
     def __len__(self) -> int:
@@ -348,7 +364,7 @@ class ImageDataset(EventDataset):
             if self.in_memory:
                 raw = self._memory[spec.name][positions]
             else:
-                raw = read_rows(self.file.get()[spec.name], rows)
+                raw = self.read(spec.name, rows)
             arr = raw.astype(np.float32, copy=False)
             if spec.channels == "none":
                 arr = arr[:, None]

@@ -277,13 +277,13 @@ class GraphDataset(EventDataset):
         if self._mem_nodes is not None:
             raw = self._mem_nodes[positions]
         else:
-            raw = read_rows(self.file.get()[self.nodes], rows)
+            raw = self.read(self.nodes, rows)
         if self.mask_column is not None:
             mask = self._column(raw, self.mask_column) > 0.5
         elif self._mem_mask is not None:
             mask = self._mem_mask[positions]
         else:
-            mask = read_rows(self.file.get()[str(self.mask_dataset)], rows).astype(bool)
+            mask = self.read(str(self.mask_dataset), rows).astype(bool)
         # drop trailing padding that no event of the batch uses
         used = np.flatnonzero(mask.any(axis=0))
         width = int(used[-1]) + 1 if len(used) else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from hitprep.errors import FileFormatError, KeyInFileError
 from hitprep.events import offsets_from_counts
 
 __all__ = [
+    "ChunkCache",
     "LazyFile",
     "column_names",
     "group_runs",
@@ -163,6 +165,54 @@ def read_rows(ds: h5py.Dataset | npt.NDArray[Any], rows: Sequence[int] | npt.NDA
         block = ds[first : last + 1]
         out[order[lo:hi]] = block[ordered[lo:hi] - first]
     return out
+
+
+class ChunkCache:
+    """Decompressed storage chunks of compressed datasets, least recently used dropped first.
+
+    A batch drawn by :class:`~hitprep.ml.loader.ChunkShuffleSampler` touches a few
+    chunks that the next batches touch again; keeping them decoded means each
+    chunk is decompressed about once per epoch. Each process has its own cache
+    (it is not pickled).
+
+    Args:
+        max_bytes: memory budget of the decoded chunks.
+    """
+
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._blocks: OrderedDict[tuple[str, int], npt.NDArray[Any]] = OrderedDict()
+        self._bytes = 0
+
+    @staticmethod
+    def applies(ds: h5py.Dataset) -> bool:
+        """Whether ``ds`` is chunked along events and compressed."""
+        return ds.chunks is not None and ds.compression is not None
+
+    def rows(self, ds: h5py.Dataset, rows: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+        """``ds[rows]``, reading whole chunks (one loop step per chunk, not per event)."""
+        size = int(ds.chunks[0])
+        index = np.asarray(rows, dtype=np.int64)
+        chunk = index // size
+        out = np.empty((len(index), *ds.shape[1:]), dtype=ds.dtype)
+        for c in np.unique(chunk):
+            sel = chunk == c
+            out[sel] = self._block(ds, int(c), size)[index[sel] - int(c) * size]
+        return out
+
+    def _block(self, ds: h5py.Dataset, c: int, size: int) -> npt.NDArray[Any]:
+        key = (str(ds.name), c)
+        cached = self._blocks.get(key)
+        if cached is not None:
+            self._blocks.move_to_end(key)
+            return cached
+        block: npt.NDArray[Any] = np.asarray(ds[c * size : min((c + 1) * size, int(ds.shape[0]))])
+        self._blocks[key] = block
+        self._bytes += block.nbytes
+        while self._bytes > self.max_bytes and len(self._blocks) > 1:
+            _, dropped = self._blocks.popitem(last=False)
+            self._bytes -= dropped.nbytes
+        return block
 
 
 def read_spans(

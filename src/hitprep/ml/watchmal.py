@@ -160,7 +160,7 @@ class WatchmalDataset(EventDataset):
         self._mmaps: dict[str, npt.NDArray[Any]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         state["_mmaps"] = {}  # each process maps the file itself
         return state
 
