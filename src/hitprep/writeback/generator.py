@@ -9,11 +9,12 @@ row per conditioning row::
         # returns:      (rows, n_outputs), in model space (inverse preprocessing follows)
 
 The spec is either ``"package.module:function"``, ``"path/to/file.py:function"``
-or the path of a TorchScript file (``.pt``, ``.pth``, ``.ts``,
-``.torchscript``), loaded with ``torch.jit.load`` and called as
+or the path of a PyTorch model file: TorchScript (``.pt``, ``.pth``, ``.ts``,
+``.torchscript``, loaded with ``torch.jit.load``, FlashSim's format) or an
+exported program (``.pt2``, ``torch.export.load``), called as
 ``module(conditioning, noise)`` under ``torch.no_grad()`` (inputs are cast to the
 module's parameter dtype, float32 when it has none). PyTorch is imported only
-for TorchScript files; a clear error says how to install it when it is missing.
+for model files; a clear error says how to install it when it is missing.
 
 Example:
     >>> gen = load_generator("hitprep.writeback.toy_model:identity")
@@ -27,6 +28,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +41,7 @@ from hitprep.errors import ConfigError, ModelError
 
 __all__ = ["TORCHSCRIPT_SUFFIXES", "Generator", "apply_generator", "load_generator"]
 
-TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
+TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript", ".pt2")
 
 Float64 = npt.NDArray[np.float64]
 
@@ -93,21 +95,32 @@ def _import_function(spec: str, base: Path | None) -> Callable[[Float64, Float64
     return found
 
 
-def _torchscript(path: Path, device: str) -> Callable[[Float64, Float64], Any]:
+def _torch_model(path: Path, device: str) -> Callable[[Float64, Float64], Any]:
+    """A TorchScript (``torch.jit``) or exported (``.pt2``, ``torch.export``) model."""
     try:
         import torch
     except ImportError as err:
         msg = (
-            f"model {str(path)!r} is a TorchScript file, which needs PyTorch; install it"
+            f"model {str(path)!r} is a PyTorch model file, which needs PyTorch; install it"
             " (pip install torch) or give a 'module:function' generator"
         )
         raise ConfigError(msg) from err
+    exported = path.suffix.lower() == ".pt2"
     try:
-        module = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
+        with warnings.catch_warnings():  # torch >= 2.10 deprecates TorchScript; files still load
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if exported:
+                module = torch.export.load(str(path)).module()
+            else:
+                module = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
     except Exception as err:
-        msg = f"model {str(path)!r}: cannot load as TorchScript: {type(err).__name__}: {err}"
+        kind = "an exported program" if exported else "TorchScript"
+        msg = f"model {str(path)!r}: cannot load as {kind}: {type(err).__name__}: {err}"
         raise ConfigError(msg) from err
-    module.eval()
+    if exported:
+        module = module.to(device)
+    else:
+        module.eval()
     params = list(module.parameters())
     dtype = params[0].dtype if params else torch.float32
 
@@ -142,9 +155,9 @@ def load_generator(spec: str, *, base: str | Path | None = None, device: str = "
         if not path.is_absolute() and not path.exists() and root is not None:
             path = root / path
         if not path.exists():
-            msg = f"model {spec!r}: TorchScript file {path} not found"
+            msg = f"model {spec!r}: PyTorch model file {path} not found"
             raise ConfigError(msg)
-        return Generator(spec, _torchscript(path, device))
+        return Generator(spec, _torch_model(path, device))
     return Generator(spec, _import_function(spec, root))
 
 

@@ -144,13 +144,21 @@ def _event_stride(source: RootTreeSource, upsample: int) -> int:
     return stride
 
 
-def _cast(values: npt.NDArray[np.float64], dtype: np.dtype[Any], where: str) -> npt.NDArray[Any]:
-    """Float64 model values -> the output dtype; integers are rounded, never wrapped."""
+def _cast(
+    values: npt.NDArray[np.float64], dtype: np.dtype[Any], where: str, entries: IntArray
+) -> npt.NDArray[Any]:
+    """Float64 model values -> the output dtype; integers are rounded, never wrapped.
+
+    ``entries`` gives the input entry of each row, for the error messages.
+    """
     if dtype.kind == "f":
         return values.astype(dtype)
     if not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        msg = f"{where}: row {bad} is {values[bad]}, which a {dtype} branch cannot hold"
+        msg = (
+            f"{where} is {values[bad]} for an object of input entry {entries[bad]}, which a"
+            f" {dtype} branch cannot hold"
+        )
         raise ModelError(msg)
     rounded = np.rint(values)
     if dtype.kind == "b":
@@ -161,8 +169,8 @@ def _cast(values: npt.NDArray[np.float64], dtype: np.dtype[Any], where: str) -> 
     if outside.any():
         bad = int(np.flatnonzero(outside)[0])
         msg = (
-            f"{where}: row {bad} is {values[bad]}, outside the range of {dtype} "
-            f"[{info.min}, {info.max}]; values are never wrapped around"
+            f"{where} is {values[bad]:g} for an object of input entry {entries[bad]}, outside"
+            f" the range of {dtype} [{info.min}, {info.max}]; values are never wrapped around"
         )
         raise CountOverflowError(msg)
     return rounded.astype(dtype)
@@ -253,13 +261,15 @@ class _Chunker:
                 out[:, j] = inverse(chain, out[:, j])
         names_out = tuple(f"{m.collection}.{f}" for f in mp.outputs)
         self._nonfinite(out, names_out, "model output", rows_event, keep, context)
+        start, events = context
+        entries = start + events[rows_event]
         columns = {
-            name: _cast(out[:, j], dtype, f"{m.where}.{name}")
+            name: _cast(out[:, j], dtype, f"{m.where}.{name}", entries)
             for j, (name, dtype) in enumerate(zip(mp.outputs, mp.output_dtypes, strict=True))
         }
         if m.link:
             index = table.columns[m.link].astype(np.float64)
-            columns[m.link] = _cast(index, mp.link_dtype, f"{m.where}.{m.link}")
+            columns[m.link] = _cast(index, mp.link_dtype, f"{m.where}.{m.link}", entries)
         return unflatten(columns, table.counts)
 
     def __call__(self, batch: ak.Array, start: int, events: IntArray, copies: IntArray) -> ak.Array:

@@ -5,7 +5,9 @@ physical value to the value a model sees. Conditioning variables go forward
 through their chain before the model; the model's outputs come back through the
 inverse chain (last transform first). Arithmetic is float64, so a float32 value
 that goes forward and back is recovered bit for bit wherever the transform is
-defined (``log`` of a positive number, ``tan`` within (-pi/2, pi/2), ...).
+defined (``log`` of a positive number, ``tan`` within (-pi/2, pi/2), ...); the
+one limit is an affine shift, which absorbs values more than 2**28 times
+smaller than itself (``1e-12 + 1 - 1`` is not ``1e-12`` in float64).
 
 Spec items, as written in a job's ``[preprocess.<collection>]`` table:
 
