@@ -37,6 +37,7 @@ class Summary:
         reasons = ", ".join(f"{k}: {v}" for k, v in a.skipped.items())
         why = f" ({reasons})" if reasons else ""
         items = "".join(f" {n} {name};" for name, n in a.items_read.items())
+        items += "".join(f" {n} {why} skipped;" for why, n in a.items_skipped.items())
         return (
             f"{a.events_read} events in, {a.events_written} written, {skipped} skipped{why};"
             f"{items} {self.seconds:.1f} s -> {self.output}"
