@@ -226,6 +226,31 @@ def _preprocess(where: str, value: Any) -> Any:
     return validate_preprocess(where, value)
 
 
+def _wcsim_hits(where: str, value: Any) -> Any:
+    # imported here: the water-Cherenkov stages and representations build on this module
+    from hitprep.stages.wcsim_hits import check_section
+
+    return check_section(where, value)
+
+
+def _wcsim_truth(where: str, value: Any) -> Any:
+    from hitprep.stages.wcsim_truth import check_section
+
+    return check_section(where, value)
+
+
+def _watchmal(where: str, value: Any) -> Any:
+    from hitprep.representations.watchmal import check_section
+
+    return check_section(where, value)
+
+
+def _pmt_grid(where: str, value: Any) -> Any:
+    from hitprep.representations.pmt_grid import check_section
+
+    return check_section(where, value)
+
+
 #: job section -> validator(where, value) -> validated value; order = order of stages
 SECTIONS: dict[str, Validator] = {
     "description": lambda where, v: _string(where, v),
@@ -236,6 +261,7 @@ SECTIONS: dict[str, Validator] = {
             "tree": (str, ""),
             "collections": (list, []),
             "groups": (dict, {}),
+            "trust_pickle": (bool, False),
         }
     ),
     "calibration": table_section(
@@ -255,6 +281,10 @@ SECTIONS: dict[str, Validator] = {
     "writeback": _writeback,
     "preprocess": _preprocess,
     "model": _model,
+    "wcsim_hits": _wcsim_hits,
+    "wcsim_truth": _wcsim_truth,
+    "watchmal": _watchmal,
+    "pmt_grid": _pmt_grid,
     "output": table_section(
         {"compression": (str, "gzip"), "compression_level": (int, 1), "bin_stats": (bool, True)}
     ),

@@ -136,6 +136,8 @@ STAGE_BUILDERS: dict[str, str] = {
     "calibration": "hitprep.stages.km3net:build_stages",
     "barrel": "hitprep.stages.barrel:build_stages",
     "trigger": "hitprep.stages.trigger:build_stages",
+    "wcsim_hits": "hitprep.stages.wcsim_hits:build_stages",
+    "wcsim_truth": "hitprep.stages.wcsim_truth:build_stages",
 }
 #: job section -> builder of its representations
 REPRESENTATION_BUILDERS: dict[str, str] = {
@@ -143,6 +145,8 @@ REPRESENTATION_BUILDERS: dict[str, str] = {
     "graph": "hitprep.representations.graph:build_representations",
     "ldmx_images": "hitprep.representations.ldmx:build_representations",
     "labels": "hitprep.labels:build_representations",
+    "watchmal": "hitprep.representations.watchmal:build_representations",
+    "pmt_grid": "hitprep.representations.pmt_grid:build_representations",
 }
 
 

@@ -54,6 +54,7 @@ def provenance_attrs(
         "job_overrides": json.dumps(list(overrides)),
         "command": command if command is not None else command_line(),
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git-describe": f"hitprep-{version()}",  # the key WatChMaL DataTools' files carry
         "inputs": json.dumps(inputs),
         "accounting": json.dumps(accounting),
     }

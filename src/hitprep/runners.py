@@ -17,7 +17,7 @@ from hitprep.errors import ConfigError
 from hitprep.pipeline import Accounting, BuildOptions, Context, Pipeline
 from hitprep.provenance import input_records, provenance_attrs
 from hitprep.sinks.hdf5 import HDF5Sink, check_output
-from hitprep.sources import open_source
+from hitprep.sources import detect_format, open_source
 from hitprep.sources.base import Source
 
 __all__ = ["Summary", "convert"]
@@ -55,7 +55,12 @@ def _open_sources(job: Job, inputs: Sequence[Path]) -> list[Source]:
     sources: list[Source] = []
     try:
         for path in inputs:
-            sources.append(open_source(path, format=job.source["format"], **options))
+            extra = dict(options)
+            if job.source["trust_pickle"]:  # only formats that can unpickle take the option
+                fmt = job.source["format"]
+                if (detect_format(path) if fmt == "auto" else fmt) == "wcsim_npz":
+                    extra["trust_pickle"] = True
+            sources.append(open_source(path, format=job.source["format"], **extra))
     except BaseException:
         for s in sources:
             s.close()

@@ -33,6 +33,12 @@ def add_parser(sub: Any) -> None:
         help="graph jobs: HDF5 layout (sets graph.layout; orcasong = FileGraph's datasets)",
     )
     p.add_argument("--step", type=int, help="events per chunk (bounds memory)")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="read inputs that need unpickling (DataTools .npz); unpickling runs code from the"
+        " file, so only for files you trust",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -44,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from hitprep.runners import convert
 
     overrides = list(args.overrides)
+    if args.trust_pickle:
+        overrides.append("source.trust_pickle=true")
     if args.layout:
         if load_job(args.job, overrides=overrides).get("graph") is None:
             msg = f"--layout applies to graph jobs; {args.job} has no [graph] section"

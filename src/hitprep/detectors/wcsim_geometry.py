@@ -287,6 +287,10 @@ def read_geometry(path: str | Path) -> TankGeometry:
     return _read_geometry(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
+_GEOMETRY_KEYS = ("tube_no", "position", "orientation", "cyl_loc", "radius", "length",
+                  "pmt_radius", "offset")  # fmt: skip
+
+
 @functools.lru_cache(maxsize=8)
 def _read_geometry(path: str, size: int, mtime: int) -> TankGeometry:
     del size, mtime  # cache keys only
@@ -307,6 +311,10 @@ def _read_geometry(path: str, size: int, mtime: int) -> TankGeometry:
             return TankGeometry.from_arrays({k: group[k][()] for k in group}, origin=path)
     if magic.startswith(b"PK"):
         with np.load(path, allow_pickle=False) as npz:
-            return TankGeometry.from_arrays(dict(npz), origin=path)
+            names = [k for k in npz.files if k in _GEOMETRY_KEYS]
+            if not {"position", "orientation", "radius", "length"} <= set(names):
+                msg = f"has no tank geometry (arrays: {', '.join(npz.files)})"
+                raise FileFormatError(path, msg)
+            return TankGeometry.from_arrays({k: npz[k] for k in names}, origin=path)
     msg = "not a ROOT, HDF5 or .npz file with a tank geometry"
     raise FileFormatError(path, msg)

@@ -143,7 +143,7 @@ def barrel_map(geo: TankGeometry, axis: str = "auto", *, shape: Sequence[int] = 
         rows, cols = int(shape[0]), int(shape[1])
         top, span = h[on].max(), np.ptp(h[on]) or 1.0
         row = np.rint((top - h[on]) / span * (rows - 1)).astype(np.int64)
-        col = np.minimum((turned / (2 * np.pi) * cols).astype(np.int64), cols - 1)
+        col = np.rint(turned / (2 * np.pi) * cols).astype(np.int64) % cols
     else:
         tol = _tolerance(geo)
         row, ring = cluster_positions(-h[on], tolerance=tol)

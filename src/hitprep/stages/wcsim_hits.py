@@ -138,6 +138,7 @@ class TriggerSelection(Stage):
             required |= {"triggers.info_1", "triggers.info_2"}
         self.required = frozenset(required)
         self.provides = frozenset(f"hits.{c}" for c in self.columns)
+        self.missing_hint = "needs WCSim output or a WCSim event dump"
 
     def __call__(self, batch: ak.Array, ctx: Context) -> ak.Array:
         coll = batch[self.source]
