@@ -47,6 +47,7 @@ __all__ = ["POLICIES", "BarrelSelection", "build_stages", "check_section", "sele
 POLICIES = ("fail", "skip_hits", "skip_event")
 _UNMATCHED = "hits without a matching particle"
 _INPUT = ("volume_id", "layer_id", "x", "y", "z", "barcode", "particle")
+_BAD = -2  # a barrel hit whose layer_id does not fit the numbering
 _OUTPUT = ("volume", "layer", "r", "phi", "z", "x", "y", "barcode", "particle")
 
 
@@ -57,6 +58,7 @@ def select_barrel(
     layers_per_volume: int = 4,
     split: Sequence[int] = (),
     drop: npt.NDArray[np.bool_] | None = None,
+    fields: Sequence[str] = _OUTPUT,
     source: str = "",
 ) -> ak.Array:
     """Add collection ``barrel`` (and ``barrel<i>`` for each volume index in ``split``).
@@ -67,6 +69,8 @@ def select_barrel(
         layers_per_volume: layers per volume in the global layer number.
         split: volume indices that get a collection of their own.
         drop: flat mask of hits to leave out (e.g. unmatched ones).
+        fields: the fields to compute (default: all of ``volume, layer, r, phi, z, x, y,
+            barcode, particle``).
         source: file name for error messages.
 
     Raises:
@@ -74,53 +78,71 @@ def select_barrel(
     """
     hits = batch["hits"]
     n_hits = counts(hits)
-    col = {f: flat_column(hits, f) for f in _INPUT}
-    vol_ids = np.asarray(volumes, dtype=np.int64)
-    order = np.argsort(vol_ids)
-    pos = np.minimum(np.searchsorted(vol_ids[order], col["volume_id"]), len(vol_ids) - 1)
-    keep = vol_ids[order][pos] == col["volume_id"]
+    code = _layer_table(volumes, layers_per_volume)
+    rows, cols = code.shape
+    volume_id = np.clip(flat_column(hits, "volume_id") + 1, 0, rows - 1)
+    layer_id = np.clip(flat_column(hits, "layer_id") + 1, 0, cols - 1)
+    layer = code.reshape(-1)[volume_id * cols + layer_id]  # one lookup: select, renumber, check
+    keep = layer >= 0
     if drop is not None:
         keep &= ~drop
-    volume = order[pos][keep]
-    layer_id = col["layer_id"][keep]
-    local = layer_id // 2 - 1
-    bad = (layer_id % 2 != 0) | (local < 0) | (local >= layers_per_volume)
-    if np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
-        entry = int(batch["entry"][event_index(n_hits)[keep][i]])
+    if np.any(layer == _BAD):
+        i = int(np.flatnonzero(layer == _BAD)[0])
+        entry = int(batch["entry"][event_index(n_hits)[i]])
         msg = (
-            f"entry {entry}: barrel hit with layer_id {int(layer_id[i])} in volume"
-            f" {int(vol_ids[volume[i]])}; the numbering layer = layer_id / 2 - 1 +"
-            f" {layers_per_volume} * volume needs even layer ids 2..{2 * layers_per_volume}"
+            f"entry {entry}: barrel hit with layer_id {int(flat_column(hits, 'layer_id')[i])}"
+            f" in volume {int(flat_column(hits, 'volume_id')[i])}; the numbering layer ="
+            f" layer_id / 2 - 1 + {layers_per_volume} * volume needs even layer ids"
+            f" 2..{2 * layers_per_volume}"
         )
         raise FileFormatError(source or "input", msg)
-    x, y = col["x"][keep], col["y"][keep]
-    out: dict[str, npt.NDArray[np.generic]] = {
-        "volume": volume.astype(np.int64),
-        "layer": local + layers_per_volume * volume,
-        "r": np.hypot(x, y),
-        "phi": np.arctan2(y, x),
-        "z": col["z"][keep],
-        "x": x,
-        "y": y,
-        "barcode": col["barcode"][keep],
-        "particle": col["particle"][keep],
-    }
-    event = event_index(n_hits)[keep]
-    n_events = len(n_hits)
-    batch = ak.with_field(
-        batch,
-        jagged_from_flat(out, offsets_from_counts(np.bincount(event, minlength=n_events))),
-        "barrel",
-    )
+    layer = layer[keep]
+    volume = layer // layers_per_volume
+    wanted = set(fields) | ({"volume"} if split else set())
+    out: dict[str, npt.NDArray[np.generic]] = {}
+    for name in _OUTPUT:  # computed only when wanted, in a fixed order
+        if name not in wanted:
+            continue
+        if name == "volume":
+            out[name] = volume
+        elif name == "layer":
+            out[name] = layer
+        elif name in ("r", "phi"):
+            x, y = flat_column(hits, "x")[keep], flat_column(hits, "y")[keep]
+            out[name] = np.hypot(x, y) if name == "r" else np.arctan2(y, x)
+        else:
+            out[name] = flat_column(hits, name)[keep]
+    offsets = offsets_from_counts(n_hits)
+    kept = _kept_offsets(keep, offsets)
+    batch = ak.with_field(batch, jagged_from_flat(out, kept), "barrel")
     for v in split:
-        mine = out["volume"] == v
+        mine = volume == v
         part = {k: a[mine] for k, a in out.items()}
-        per_event = np.bincount(event[mine], minlength=n_events)
         batch = ak.with_field(
-            batch, jagged_from_flat(part, offsets_from_counts(per_event)), f"barrel{v}"
+            batch, jagged_from_flat(part, _kept_offsets(mine, kept)), f"barrel{v}"
         )
     return batch
+
+
+def _kept_offsets(keep: npt.NDArray[np.bool_], offsets: npt.NDArray[np.int64]) -> Any:
+    """Offsets of the items that ``keep`` keeps, per event of ``offsets``."""
+    running = np.zeros(len(keep) + 1, dtype=np.int64)
+    np.cumsum(keep, out=running[1:])
+    return running[offsets]
+
+
+def _layer_table(volumes: Sequence[int], layers_per_volume: int) -> npt.NDArray[np.int64]:
+    """(volume_id + 1, layer_id + 1) -> global layer; -1 outside the barrel, _BAD for bad ids.
+
+    The last row and column stand for every larger id (inputs are clipped to the table).
+    """
+    top = max(volumes) + 2
+    table = np.full((top + 1, 2 * layers_per_volume + 3), -1, dtype=np.int64)
+    for v, vid in enumerate(volumes):  # a handful of volumes, not hits
+        table[vid + 1, :] = _BAD
+        for k in range(layers_per_volume):
+            table[vid + 1, 2 * (k + 1) + 1] = k + layers_per_volume * v
+    return table
 
 
 class BarrelSelection(Stage):
@@ -138,8 +160,8 @@ class BarrelSelection(Stage):
                 f"[barrel].on_unmatched must be one of {', '.join(POLICIES)}, got {on_unmatched!r}"
             )
             raise ConfigError(msg)
-        if not volumes or len(set(volumes)) != len(volumes):
-            msg = f"[barrel].volumes must be distinct volume ids, got {list(volumes)}"
+        if not volumes or len(set(volumes)) != len(volumes) or min(volumes) < 0:
+            msg = f"[barrel].volumes must be distinct volume ids >= 0, got {list(volumes)}"
             raise ConfigError(msg)
         if layers_per_volume < 1:
             msg = f"[barrel].layers_per_volume must be >= 1, got {layers_per_volume}"
@@ -151,10 +173,14 @@ class BarrelSelection(Stage):
         names = ["barrel", *(f"barrel{i}" for i in range(len(self.volumes)))]
         self.provides = frozenset(f"{c}.{f}" for c in names for f in _OUTPUT)
         self.split: tuple[int, ...] = tuple(range(len(self.volumes)))
+        self.fields: tuple[str, ...] = _OUTPUT
 
     def restrict(self, needed: set[str]) -> None:
+        """Build only the per-volume collections and fields that later components read."""
         used = {f.partition(".")[0] for f in needed}
         self.split = tuple(i for i in range(len(self.volumes)) if f"barrel{i}" in used)
+        mine = {f.partition(".")[2] for f in needed if f.partition(".")[0].startswith("barrel")}
+        self.fields = tuple(f for f in _OUTPUT if f in mine)
 
     def __call__(self, batch: ak.Array, ctx: Context) -> ak.Array:
         hits = batch["hits"]
@@ -188,6 +214,7 @@ class BarrelSelection(Stage):
             layers_per_volume=self.layers_per_volume,
             split=self.split,
             drop=drop,
+            fields=self.fields,
             source=ctx.source,
         )
 

@@ -62,13 +62,13 @@ def distinct_layers(
         >>> distinct_layers(np.array([0, 0, 0, 1, -1]), np.array([3, 3, 4, 0, 5]), 2).tolist()
         [2, 1]
     """
-    ok = hit_particle >= 0
-    layer = hit_layer[ok]
     if n_layers is None:
-        n_layers = int(layer.max()) + 1 if len(layer) else 1
-    seen = np.zeros((n_particles, n_layers), dtype=bool)
-    seen[hit_particle[ok], layer] = True
-    out: IntArray = np.count_nonzero(seen, axis=1).astype(np.int64)
+        n_layers = int(hit_layer.max()) + 1 if len(hit_layer) else 1
+    # hits without a particle mark a spare last row, so no hit needs to be filtered out
+    row = np.where(hit_particle >= 0, hit_particle, n_particles)
+    seen = np.zeros((n_particles + 1, n_layers), dtype=bool)
+    seen[row, hit_layer] = True
+    out: IntArray = np.count_nonzero(seen[:n_particles], axis=1).astype(np.int64)
     return out
 
 
@@ -88,7 +88,7 @@ def trigger_decision(
     n_hits = counts(hits)
     local = flat_column(hits, "particle").astype(np.int64)
     layer = flat_column(hits, "layer").astype(np.int64)
-    glob = np.where(local >= 0, first[event_index(n_hits)] + local, -1)
+    glob = np.where(local >= 0, np.repeat(first, n_hits) + local, -1)
     n_layers = distinct_layers(glob, layer, int(n_part.sum()))
     good = (flat_column(particles, "pt") > pt) & (n_layers >= layers)
     n_good = np.bincount(event_index(n_part)[good], minlength=len(n_part)).astype(np.int64)
