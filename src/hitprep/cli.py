@@ -33,6 +33,7 @@ COMMANDS = [
     "split",
     "export",
     "mix",
+    "display",
 ]
 
 

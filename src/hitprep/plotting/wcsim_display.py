@@ -1,0 +1,187 @@
+"""Water-Cherenkov event display: charge and time on the unrolled barrel, caps above and below.
+
+Reads one event from any of:
+
+- a hitprep PMT-grid output (``barrel``, ``top``, ``bottom`` datasets);
+- a WatChMaL HDF5 file (``hit_pmt``, ``hit_charge``, ``hit_time``,
+  ``event_hits_index``), with the tank from ``geometry=`` (or the file itself);
+- a WCSim input hitprep reads (ROOT, DataTools ``.npz``, the HDF5 dump): the
+  digits of the first NDigits trigger, as the ``wcsim_watchmal_digi`` preset keeps them.
+
+The images come from :mod:`hitprep.representations.pmt_grid` (one pixel per
+PMT position, placed by position). Pixels without a hit stay blank.
+
+Example:
+    >>> images = event_images("wcsim.root", 0)  # doctest: +SKIP
+    >>> draw_event(images, "event0.png", title="wcsim.root event 0")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from hitprep.detectors.wcsim_geometry import TankGeometry, read_geometry
+from hitprep.errors import ConfigError, FileFormatError
+from hitprep.sinks.hdf5 import check_output
+
+__all__ = ["draw_event", "event_images"]
+
+_REGIONS = ("top", "barrel", "bottom")
+_GRID = {"regions": list(_REGIONS), "axis": "auto", "barrel_shape": [], "cap_size": 0,
+         "pmts_per_module": 19}  # fmt: skip
+_F = npt.NDArray[np.float32]
+
+
+def _check_event(event: int, n: int, path: str | Path) -> None:
+    if not 0 <= event < n:
+        msg = f"{path}: event {event} does not exist (the file has {n} events: 0..{n - 1})"
+        raise ConfigError(msg)
+
+
+def _grids(
+    geo: TankGeometry, pmt: npt.NDArray[Any], charge: npt.NDArray[Any], time: npt.NDArray[Any]
+) -> dict[str, _F]:
+    from hitprep.representations.pmt_grid import fill_images, grid_maps
+
+    maps = grid_maps(geo, _GRID)
+    if len(pmt) and int(np.max(pmt)) >= geo.num_pmts:
+        msg = f"hits on PMT {int(np.max(pmt))}, but the tank has {geo.num_pmts} PMTs"
+        raise FileFormatError(geo.origin, msg)
+    event = np.zeros(len(pmt), dtype=np.int64)
+    values = {"charge": np.asarray(charge, np.float64), "time": np.asarray(time, np.float64)}
+    images = fill_images(maps, 1, event, np.asarray(pmt, np.int64), values)
+    return {r: images[r][0] for r in _REGIONS}
+
+
+def event_images(
+    path: str | Path,
+    event: int,
+    *,
+    geometry: str | Path | None = None,
+    trust_pickle: bool = False,
+) -> dict[str, _F]:
+    """Barrel, top and bottom images (rows, columns, [charge, time]) of one event.
+
+    Raises:
+        ConfigError: no such event, or no tank to place the PMTs.
+        FileFormatError: the file is none of the layouts above.
+    """
+    p = Path(path)
+    with p.open("rb") as fh:
+        hdf5 = fh.read(4) == b"\x89HDF"
+    if hdf5:
+        with h5py.File(p, "r") as f:
+            if {"barrel", "top", "bottom"} <= set(f):
+                _check_event(event, len(f["barrel"]), p)
+                return {r: np.asarray(f[r][event], dtype=np.float32) for r in _REGIONS}
+            if {"hit_pmt", "event_hits_index"} <= set(f):
+                n = len(f["event_hits_index"])
+                _check_event(event, n, p)
+                starts = np.append(f["event_hits_index"][:], len(f["hit_pmt"]))
+                hits = slice(int(starts[event]), int(starts[event + 1]))
+                if "hit_charge" not in f:
+                    msg = "WatChMaL true-hit files have no charge; display a digitized file"
+                    raise FileFormatError(p, msg)
+                geo = read_geometry(geometry or p) if geometry or "geometry" in f else None
+                if geo is None:
+                    msg = f"{p}: a WatChMaL file holds no tank; pass --geometry FILE (a WCSim file)"
+                    raise ConfigError(msg)
+                return _grids(geo, f["hit_pmt"][hits], f["hit_charge"][hits], f["hit_time"][hits])
+    return _source_event(p, event, geometry=geometry, trust_pickle=trust_pickle)
+
+
+def _source_event(
+    path: Path, event: int, *, geometry: str | Path | None, trust_pickle: bool
+) -> dict[str, _F]:
+    from hitprep.pipeline import Accounting, Context
+    from hitprep.sources import detect_format, open_source
+    from hitprep.stages.wcsim_hits import TriggerSelection
+
+    fmt = detect_format(path)
+    if not fmt.startswith("wcsim"):
+        msg = f"not a WCSim file, dump, WatChMaL or PMT-grid output (looks like {fmt})"
+        raise FileFormatError(path, msg)
+    options = {"trust_pickle": True} if trust_pickle and fmt == "wcsim_npz" else {}
+    with open_source(path, format=fmt, **options) as src:
+        _check_event(event, src.num_events, path)
+        stage = TriggerSelection()
+        wanted = [f for f in src.fields() if f.partition(".")[0] in ("digi_hits", "triggers")]
+        batch = stage(
+            src.read(event, event + 1, fields=wanted), Context(str(path), 0, Accounting())
+        )
+    try:
+        geo = read_geometry(geometry or path)
+    except FileFormatError as err:
+        msg = f"{path}: no tank to place the PMTs ({err}); pass --geometry FILE"
+        raise ConfigError(msg) from err
+    hits = batch["hits"][0]
+    return _grids(geo, hits["pmt"].to_numpy(), hits["charge"].to_numpy(), hits["time"].to_numpy())
+
+
+def _stack(images: dict[str, _F], channel: int) -> npt.NDArray[np.float64]:
+    """Top cap over the barrel over the bottom cap, centred; NaN around them."""
+    parts = [images[r][..., channel].astype(np.float64) for r in _REGIONS]
+    width = max(p.shape[1] for p in parts)
+    padded = [
+        np.pad(p, ((0, 0), ((width - p.shape[1]) // 2, (width - p.shape[1] + 1) // 2)),
+               constant_values=np.nan)
+        for p in parts
+    ]  # fmt: skip
+    return np.concatenate(padded)
+
+
+def _canvas(images: dict[str, _F], channel: int) -> npt.NDArray[np.float64]:
+    """One channel's display, blank where no PMT was hit."""
+    canvas = _stack(images, channel)
+    canvas[~(_stack(images, 0) > 0)] = np.nan
+    return canvas
+
+
+def draw_event(
+    images: dict[str, _F],
+    save_as: str | Path,
+    *,
+    title: str = "",
+    overwrite: bool = False,
+) -> Path:
+    """Charge and time panels; written under a temporary name, renamed when complete."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = check_output(save_as, overwrite=overwrite)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6.5))
+    n_hit = int(sum(int((images[r][..., 0] > 0).sum()) for r in _REGIONS))
+    total = float(sum(float(images[r][..., 0].sum()) for r in _REGIONS))
+    for ax, channel, label, cmap in [
+        (axes[0], 0, "charge (p.e.)", "viridis"),
+        (axes[1], 1, "time (ns)", "plasma"),
+    ]:
+        canvas = _canvas(images, channel)
+        seen = canvas[np.isfinite(canvas)]
+        # times: 2nd-98th percentile, so dark noise does not wash out the ring
+        lo, hi = np.percentile(seen, [2, 98]) if channel == 1 and len(seen) else (None, None)
+        shown = ax.imshow(
+            canvas, cmap=cmap, interpolation="nearest", aspect="equal", vmin=lo, vmax=hi
+        )
+        fig.colorbar(shown, ax=ax, label=label, shrink=0.8)
+        ax.set_title(label.split(" ")[0])
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_facecolor("#f2f2f2")
+    fig.suptitle(f"{title}   {n_hit} PMTs hit, {total:.0f} p.e.".strip())
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.name}.partial{out.suffix}")
+    try:
+        fig.savefig(tmp, dpi=110)
+        tmp.replace(out)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return out
