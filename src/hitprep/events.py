@@ -20,6 +20,7 @@ __all__ = [
     "counts",
     "event_index",
     "flat_column",
+    "flat_values",
     "item_index",
     "jagged_from_flat",
     "make_batch",
@@ -43,6 +44,9 @@ def counts(collection: ak.Array) -> IntArray:
         >>> counts(ak.Array([[1, 2], [], [3]])).tolist()
         [2, 0, 1]
     """
+    layout = collection.layout if isinstance(collection, ak.Array) else None
+    if isinstance(layout, ak.contents.ListOffsetArray):  # fast path: no awkward dispatch
+        return np.diff(np.asarray(layout.offsets)).astype(np.int64, copy=False)
     return np.asarray(ak.num(collection, axis=1), dtype=np.int64)
 
 
@@ -106,7 +110,43 @@ def flat_column(collection: ak.Array, field: str) -> npt.NDArray[Any]:
         >>> flat_column(hits, "t").tolist()
         [1.0, 2.0, 3.0]
     """
+    layout = collection.layout if isinstance(collection, ak.Array) else None
+    if (  # fast path for list-of-records of plain numbers: a slice, no awkward dispatch
+        isinstance(layout, ak.contents.ListOffsetArray)
+        and isinstance(layout.content, ak.contents.RecordArray)
+        and not layout.content.is_tuple
+        and field in layout.content.fields
+    ):
+        content = layout.content.content(field)
+        if (
+            isinstance(content, ak.contents.NumpyArray)
+            and not content.parameters
+            and np.asarray(content.data).ndim == 1
+        ):
+            offsets = np.asarray(layout.offsets)
+            data: npt.NDArray[Any] = np.asarray(content.data)
+            return data[offsets[0] : offsets[-1]]
     return np.asarray(ak.to_numpy(ak.flatten(collection[field], axis=1)))
+
+
+def flat_values(jagged: ak.Array) -> npt.NDArray[Any]:
+    """Flat numpy content of a jagged array of numbers (``var * number``), no copy if possible.
+
+    Example:
+        >>> flat_values(ak.Array([[1.0, 2.0], [], [3.0]])).tolist()
+        [1.0, 2.0, 3.0]
+    """
+    layout = jagged.layout if isinstance(jagged, ak.Array) else None
+    if (  # fast path: a slice of the content, no awkward dispatch
+        isinstance(layout, ak.contents.ListOffsetArray)
+        and isinstance(layout.content, ak.contents.NumpyArray)
+        and not layout.content.parameters
+        and np.asarray(layout.content.data).ndim == 1
+    ):
+        offsets = np.asarray(layout.offsets)
+        data: npt.NDArray[Any] = np.asarray(layout.content.data)
+        return data[offsets[0] : offsets[-1]]
+    return np.asarray(ak.to_numpy(ak.flatten(jagged, axis=1)))
 
 
 def collection_fields(batch: ak.Array, name: str) -> list[str]:

@@ -61,7 +61,8 @@ import numpy.typing as npt
 import uproot
 
 from hitprep.errors import ConfigError, FileFormatError, HitprepError, KeyInFileError
-from hitprep.events import jagged_from_flat, offsets_from_counts
+from hitprep.events import counts as item_counts
+from hitprep.events import flat_values, jagged_from_flat, offsets_from_counts
 from hitprep.sources.base import Source
 
 __all__ = ["RootTreeSource", "check_range", "find_tree", "open_root", "read_branches"]
@@ -554,12 +555,12 @@ class RootTreeSource(Source):
             reference = np.asarray(ak.to_numpy(arrays[counter]), dtype=np.int64)
         else:
             ref_name = branch_of[fnames[0]]
-            reference = np.asarray(ak.to_numpy(ak.num(arrays[ref_name], axis=1)), dtype=np.int64)
+            reference = item_counts(arrays[ref_name])
         columns: dict[str, npt.NDArray[np.generic]] = {}
         for fname in fnames:
             branch = branch_of[fname]
             values = arrays[branch]
-            counts = np.asarray(ak.to_numpy(ak.num(values, axis=1)), dtype=np.int64)
+            counts = item_counts(values)
             bad = _first_mismatch(counts, reference)
             if bad >= 0:
                 if counter is not None:
@@ -574,7 +575,7 @@ class RootTreeSource(Source):
                     f"entry {start + bad} but {why}"
                 )
                 raise FileFormatError(self.path, msg)
-            columns[fname] = np.asarray(ak.to_numpy(ak.flatten(values, axis=1)))
+            columns[fname] = flat_values(values)
         return jagged_from_flat(columns, offsets_from_counts(reference))
 
     def close(self) -> None:
