@@ -7,7 +7,7 @@ key and the event where one is known.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -19,6 +19,9 @@ __all__ = [
     "KeyInFileError",
     "ModelError",
     "OutputExistsError",
+    "RunnerError",
+    "SchedulerError",
+    "TaskError",
 ]
 
 
@@ -107,3 +110,19 @@ class OutputExistsError(HitprepError, FileExistsError):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         super().__init__(f"{self.path} exists; pass --overwrite to replace it")
+
+
+class RunnerError(HitprepError, RuntimeError):
+    """A conversion could not run as asked (its output folder is busy, shards do not merge)."""
+
+
+class TaskError(RunnerError):
+    """Tasks of a conversion failed; ``failures`` holds each one (its input, range and reason)."""
+
+    def __init__(self, message: str, failures: Sequence[object] = ()) -> None:
+        self.failures = tuple(failures)
+        super().__init__(message)
+
+
+class SchedulerError(HitprepError, ConnectionError):
+    """A Dask scheduler cannot be reached, or has no workers."""

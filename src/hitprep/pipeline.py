@@ -12,10 +12,11 @@ came from) is always written.
 
 from __future__ import annotations
 
+import copy
 import importlib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,30 @@ class Accounting:
             **({"items_skipped": dict(self.items_skipped)} if self.items_skipped else {}),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Accounting:
+        """The accounting that :meth:`as_dict` wrote (e.g. into a shard's manifest entry)."""
+        names = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            name = "skipped" if key == "events_skipped" else key
+            if name in names:
+                values[name] = (
+                    Counter({k: int(v) for k, v in value.items()})
+                    if isinstance(value, dict)
+                    else int(value)
+                )
+        return cls(**values)
+
+    def add(self, other: Accounting) -> None:
+        """Add the counts of another part of the job (a task, a shard), field by field."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, Counter):
+                mine.update(theirs)
+            else:
+                setattr(self, f.name, mine + theirs)
+
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -116,13 +141,47 @@ class Stage(Component):
 
 
 class Representation(Component):
-    """Batch -> named arrays appended to the output; ``finish`` writes summaries."""
+    """Batch -> named arrays appended to the output; ``finish`` writes summaries.
+
+    A job may run as several tasks, each writing a shard with its own pipeline;
+    the runner then merges the shards (:mod:`hitprep.runners`). Rows (datasets made
+    by ``sink.append``) are concatenated in task order; a ``<name>_indices``
+    dataset with fields ``index`` and ``n_items`` is read as per-event offsets into
+    dataset ``<name>`` and shifted by the rows of ``<name>`` in earlier shards.
+    Summaries (datasets made by ``sink.write`` in ``finish``) are folded shard by
+    shard with :meth:`combine_summary`.
+    """
 
     def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
         raise NotImplementedError
 
     def finish(self, sink: HDF5Sink) -> None:
         """Write datasets that summarise the whole job (default: nothing)."""
+
+    def combine_summary(
+        self, name: str, total: npt.NDArray[Any], part: npt.NDArray[Any]
+    ) -> npt.NDArray[Any]:
+        """Combine summary dataset ``name`` of the shards merged so far with the next shard's.
+
+        Args:
+            name: dataset path that :meth:`finish` wrote.
+            total: the combined value of the earlier shards.
+            part: the next shard's value.
+
+        Returns:
+            The combined value. The default keeps ``total`` when both are equal (a
+            summary that comes from the job alone, such as bin edges) and raises
+            ``ValueError`` otherwise: a representation that accumulates summaries over
+            events (histograms, counts, sums) overrides this, e.g. ``return total + part``.
+        """
+        same = total.shape == part.shape and total.dtype == part.dtype
+        if same and np.array_equal(total, part, equal_nan=total.dtype.kind in "fc"):
+            return total
+        msg = (
+            f"summary {name!r} differs between shards and {type(self).__name__} does not say"
+            " how to combine it (override Representation.combine_summary)"
+        )
+        raise ValueError(msg)
 
     def empty(self) -> dict[str, npt.NDArray[Any]]:
         """Zero-row arrays, so that an output without events still has its datasets."""
@@ -178,6 +237,8 @@ class Pipeline:
             msg = f"{job.origin or 'job'}: nothing to write; add one of: {sections}"
             raise ConfigError(msg)
         self.accounting = Accounting()
+        #: summary dataset -> position of the representation that wrote it (see finish)
+        self.summaries: dict[str, int] = {}
 
     @property
     def components(self) -> list[Component]:
@@ -222,10 +283,33 @@ class Pipeline:
         acc.events_written += len(batch)
         return arrays
 
+    def fresh(self) -> Pipeline:
+        """A copy with zero counts and fresh representations, sharing the (pure) stages.
+
+        Call it on a pipeline that has not run: a runner builds a job's pipeline
+        once per process (stages may load detector files) and takes a fresh copy
+        for each task.
+        """
+        memo: dict[int, Any] = {id(stage): stage for stage in self.stages}
+        memo[id(self.job)] = self.job
+        copied = copy.deepcopy(self, memo)
+        copied.accounting = Accounting()
+        copied.summaries = {}
+        return copied
+
     def finish(self, sink: HDF5Sink) -> None:
-        """Summaries of every representation; zero-row datasets when nothing was written."""
-        for rep in self.representations:
+        """Summaries of every representation; zero-row datasets when nothing was written.
+
+        Records in :attr:`summaries` which representation (its position) wrote each
+        summary dataset, for merging shards.
+        """
+        self.summaries = {}
+        for i, rep in enumerate(self.representations):
+            before = set(sink.dataset_names(extendable=False))
             rep.finish(sink)
+            for name in sink.dataset_names(extendable=False):
+                if name not in before:
+                    self.summaries[name] = i
         if self.accounting.events_written == 0:
             for rep in self.representations:
                 sink.append(rep.empty())

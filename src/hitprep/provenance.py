@@ -29,10 +29,19 @@ def command_line() -> str:
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
-def input_records(paths: Sequence[Path], events: Sequence[int]) -> list[dict[str, Any]]:
-    """One record per input: path, size in bytes, number of events."""
+def input_records(paths: Sequence[Path], events: Sequence[int | None]) -> list[dict[str, Any]]:
+    """One record per input: path, size in bytes, number of events.
+
+    ``None`` stands for what is not known: the events of an input that could not be
+    read, the size of one that does not exist.
+    """
     return [
-        {"index": i, "path": str(p.resolve()), "size_bytes": p.stat().st_size, "events": n}
+        {
+            "index": i,
+            "path": str(p.resolve()),
+            "size_bytes": p.stat().st_size if p.exists() else None,
+            "events": n,
+        }
         for i, (p, n) in enumerate(zip(paths, events, strict=True))
     ]
 

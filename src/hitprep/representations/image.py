@@ -233,6 +233,15 @@ class ImageRepresentation(Representation):
             sink.write(f"{base}/bin_edges", edges)
             sink.write(f"{base}/cut_off", self.stats.cut_off[axis], attrs={"order": "below, above"})
 
+    def combine_summary(
+        self, name: str, total: npt.NDArray[Any], part: npt.NDArray[Any]
+    ) -> npt.NDArray[Any]:
+        """Shards' ``hist`` and ``cut_off`` add up; edges must agree."""
+        if name.endswith(("/hist", "/cut_off")) and total.shape == part.shape:
+            summed: npt.NDArray[Any] = total + part
+            return summed
+        return super().combine_summary(name, total, part)
+
 
 def build_representations(job: Job, options: BuildOptions) -> list[ImageRepresentation]:
     """One representation per ``[[images]]`` table."""

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from hitprep.errors import OutputExistsError
 
-__all__ = ["HDF5Sink", "check_output"]
+__all__ = ["HDF5Sink", "check_output", "dataset_names"]
 
 _CHUNK_BYTES = 1 << 18
 
@@ -31,6 +31,27 @@ def check_output(path: str | Path, *, overwrite: bool) -> Path:
     if p.exists() and not overwrite:
         raise OutputExistsError(p)
     return p
+
+
+def dataset_names(group: h5py.Group, *, extendable: bool | None = None) -> list[str]:
+    """Paths of the datasets under ``group``, sorted.
+
+    Args:
+        group: an open file or group.
+        extendable: ``True``: only datasets made by :meth:`HDF5Sink.append` (rows, first
+            axis unlimited); ``False``: only fixed-shape ones (summaries made by
+            :meth:`HDF5Sink.write`); ``None``: both.
+    """
+    names: list[str] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            rows = bool(obj.maxshape) and obj.maxshape[0] is None
+            if extendable is None or rows == extendable:
+                names.append(name)
+
+    group.visititems(visit)
+    return sorted(names)
 
 
 class HDF5Sink:
@@ -92,6 +113,49 @@ class HDF5Sink:
             start = ds.shape[0]
             ds.resize(start + len(arr), axis=0)
             ds[start:] = arr
+
+    def create(
+        self,
+        name: str,
+        *,
+        dtype: npt.DTypeLike,
+        shape: tuple[int, ...],
+        chunks: tuple[int, ...],
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Create an empty dataset for :meth:`append` with a given chunk shape (e.g. a shard's).
+
+        Args:
+            name: dataset path.
+            dtype: element type.
+            shape: shape of one row (everything after the first axis).
+            chunks: chunk shape, rows first.
+            attrs: attributes to set.
+        """
+        ds = self._file().create_dataset(
+            name,
+            shape=(0, *shape),
+            maxshape=(None, *shape),
+            dtype=dtype,
+            chunks=chunks,
+            compression=self.compression,
+            compression_opts=self.compression_level,
+            shuffle=self.compression is not None,
+        )
+        for key, value in (attrs or {}).items():
+            ds.attrs[key] = value
+
+    def write_virtual(
+        self, name: str, layout: h5py.VirtualLayout, *, attrs: Mapping[str, Any] | None = None
+    ) -> None:
+        """Write a virtual dataset (rows that stay in other files, e.g. shards)."""
+        ds = self._file().create_virtual_dataset(name, layout)
+        for key, value in (attrs or {}).items():
+            ds.attrs[key] = value
+
+    def dataset_names(self, *, extendable: bool | None = None) -> list[str]:
+        """Datasets written so far (see :func:`dataset_names`)."""
+        return dataset_names(self._file(), extendable=extendable)
 
     def write(
         self, name: str, array: npt.ArrayLike, *, attrs: Mapping[str, Any] | None = None

@@ -1,0 +1,276 @@
+"""Where tasks run: this process, local worker processes, or a Dask cluster.
+
+Every backend runs :func:`hitprep.runners.tasks.execute` on ``(spec, task, shard)``
+calls and yields the results as they finish (in any order); the caller merges
+them in task order. Progress comes back while tasks run: through a queue from
+worker processes, through Dask's event log (``log_event``/``subscribe_topic``)
+from Dask workers. Dask is imported only by :func:`dask_backend`.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import multiprocessing as mp
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from hitprep.errors import ConfigError, SchedulerError
+from hitprep.runners.tasks import Report, Task, TaskResult, WorkSpec, execute
+
+__all__ = [
+    "Backend",
+    "Call",
+    "DaskBackend",
+    "ProcessBackend",
+    "SerialBackend",
+    "dask_backend",
+]
+
+#: one task to run: the job, the task and the path of its shard
+Call = tuple[WorkSpec, Task, str]
+
+
+class Backend(abc.ABC):
+    """Runs calls and yields their results as they finish."""
+
+    #: short description for the summary, e.g. ``processes x4``
+    name: str = ""
+
+    @abc.abstractmethod
+    def results(self, calls: Sequence[Call], report: Report) -> Iterator[TaskResult]:
+        """Run ``calls``; yield each result when it is done (cancelled calls yield nothing)."""
+
+    @abc.abstractmethod
+    def cancel(self) -> None:
+        """Start no more calls; those already running finish and are still yielded."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release workers and connections."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SerialBackend(Backend):
+    """Tasks one after the other, in this process."""
+
+    name = "serial"
+
+    def __init__(self) -> None:
+        self._cancelled = False
+
+    def results(self, calls: Sequence[Call], report: Report) -> Iterator[TaskResult]:
+        for spec, task, shard in calls:
+            if self._cancelled:
+                return
+            yield execute(spec, task, Path(shard), report)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+
+# -- local processes ------------------------------------------------------------------------
+
+_QUEUE: Any = None  # set in each worker process by _init_worker
+
+
+def _init_worker(queue: Any) -> None:
+    global _QUEUE
+    _QUEUE = queue
+
+
+def _queue_report(index: int, kind: str, n: int) -> None:
+    if _QUEUE is not None:
+        _QUEUE.put((index, kind, n))
+
+
+def _process_entry(spec: WorkSpec, task: Task, shard: str) -> TaskResult:
+    """What a worker process runs (a top-level function: spawn-safe)."""
+    return execute(spec, task, Path(shard), _queue_report)
+
+
+class ProcessBackend(Backend):
+    """A pool of ``workers`` local processes, started fresh (``spawn``)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.name = f"processes x{workers}"
+        self._futures: list[Future[TaskResult]] = []
+
+    def results(self, calls: Sequence[Call], report: Report) -> Iterator[TaskResult]:
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        drain = threading.Thread(target=_drain, args=(queue, report), daemon=True)
+        drain.start()
+        pool = ProcessPoolExecutor(
+            max_workers=min(self.workers, max(len(calls), 1)),
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(queue,),
+        )
+        try:
+            tasks: dict[Future[TaskResult], Task] = {}
+            for spec, task, shard in calls:
+                tasks[pool.submit(_process_entry, spec, task, shard)] = task
+            self._futures = list(tasks)
+            for future in as_completed(tasks):
+                if future.cancelled():
+                    continue
+                try:
+                    yield future.result()
+                except Exception as err:  # the worker died (killed, out of memory)
+                    reason = f"worker process died: {type(err).__name__}: {err}"
+                    yield TaskResult(tasks[future].index, error=reason)
+        finally:  # waits for running tasks, so that none writes a shard after we return
+            pool.shutdown(wait=True, cancel_futures=True)
+            queue.put(None)
+            drain.join(timeout=5)
+            queue.close()
+
+    def cancel(self) -> None:
+        for future in self._futures:
+            future.cancel()
+
+
+def _drain(queue: Any, report: Report) -> None:
+    while (message := queue.get()) is not None:
+        report(*message)
+
+
+# -- Dask -----------------------------------------------------------------------------------
+
+
+def _distributed() -> Any:
+    """``distributed``, imported on first use (it is an optional dependency)."""
+    return importlib.import_module("distributed")
+
+
+def _dask_entry(spec: WorkSpec, task: Task, shard: str, topic: str) -> TaskResult:
+    """What a Dask worker runs; progress goes to the scheduler's event log under ``topic``."""
+    worker = _distributed().get_worker()
+
+    def report(index: int, kind: str, n: int) -> None:
+        worker.log_event(topic, [index, kind, n])
+
+    return execute(spec, task, Path(shard), report)
+
+
+class DaskBackend(Backend):
+    """Tasks on a Dask cluster, through a ``distributed.Client``.
+
+    Shards are written by the workers: with a remote cluster, the output's folder
+    must be on a file system they share with this process.
+    """
+
+    def __init__(self, client: Any, cluster: Any = None, *, name: str) -> None:
+        self.client = client
+        self.cluster = cluster
+        self.name = name
+        self._futures: list[Any] = []
+
+    def results(self, calls: Sequence[Call], report: Report) -> Iterator[TaskResult]:
+        dask_completed = _distributed().as_completed
+
+        run = uuid.uuid4().hex[:12]
+        topic = f"hitprep-progress-{run}"
+        self.client.subscribe_topic(topic, lambda event: report(*event[1]))
+        clean = False
+        try:
+            tasks: dict[Any, Task] = {}
+            for spec, task, shard in calls:
+                key = f"hitprep-task-{task.index}-{run}"
+                future = self.client.submit(_dask_entry, spec, task, shard, topic, key=key)
+                tasks[future] = task
+            self._futures = list(tasks)
+            for future in dask_completed(list(tasks), loop=self.client.loop):
+                if future.cancelled():
+                    continue
+                try:
+                    yield future.result()
+                except Exception as err:  # a worker died (KilledWorker), or was lost
+                    reason = f"Dask worker failed: {type(err).__name__}: {err}"
+                    yield TaskResult(tasks[future].index, error=reason)
+            clean = True
+        finally:
+            if not clean:
+                self.cancel()
+            self.client.unsubscribe_topic(topic)
+
+    def cancel(self) -> None:
+        pending = [f for f in self._futures if not f.done()]
+        if pending:
+            self.client.cancel(pending)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def dask_backend(
+    *, scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0
+) -> DaskBackend:
+    """Connect to the scheduler at ``scheduler``, or start a ``LocalCluster`` on loopback.
+
+    Args:
+        scheduler: address of a running scheduler (``tcp://host:8786``); ``None``
+            starts a local cluster of ``workers`` single-threaded worker processes
+            that listens on 127.0.0.1 only, without a dashboard.
+        workers: workers of the local cluster (default: one per CPU).
+        timeout: seconds to wait for the scheduler, and for its first worker.
+
+    Raises:
+        ConfigError: Dask is not installed.
+        SchedulerError: the scheduler cannot be reached, or has no worker, in time.
+    """
+    try:
+        distributed = _distributed()
+    except ImportError as err:
+        msg = (
+            "--dask and --scheduler need Dask: pip install 'hitprep[dask]'"
+            f" (cannot import distributed: {err})"
+        )
+        raise ConfigError(msg) from err
+    if scheduler is None:
+        n = workers or os.cpu_count() or 1
+        cluster = distributed.LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        try:
+            client = distributed.Client(cluster, set_as_default=False)
+        except BaseException:
+            cluster.close()
+            raise
+        return DaskBackend(client, cluster, name=f"dask LocalCluster x{n}")
+    try:
+        client = distributed.Client(scheduler, timeout=timeout, set_as_default=False)
+    except (OSError, ValueError, TypeError) as err:
+        msg = f"cannot reach the Dask scheduler at {scheduler!r} within {timeout:g} s: {err}"
+        raise SchedulerError(msg) from err
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError) as err:
+        client.close()
+        msg = f"the Dask scheduler at {scheduler!r} has no worker after {timeout:g} s"
+        raise SchedulerError(msg) from err
+    n_workers = len(client.scheduler_info().get("workers", {}))
+    return DaskBackend(client, name=f"dask {scheduler} ({n_workers} workers)")

@@ -1,0 +1,298 @@
+"""Tasks: (input file, entry range) -> shard. The one place where events are converted.
+
+A conversion is a list of :class:`Task` (in output order: input order, then
+entry) plus a merge. :func:`run_range` pushes one task's events through a
+pipeline into a sink; every runner uses it, whether it writes one output
+directly (a single task) or one shard per task (:func:`execute`, the function
+that worker processes and Dask workers call). Tasks are keyed by a hash of
+everything that decides their shard's content (:func:`task_key`), so that a
+rerun can tell which shards are still valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hitprep.config import Job
+from hitprep.errors import HitprepError
+from hitprep.pipeline import BuildOptions, Context, Pipeline
+from hitprep.provenance import input_records, provenance_attrs, version
+from hitprep.sinks.hdf5 import HDF5Sink
+from hitprep.sources import detect_format, open_source
+from hitprep.sources.base import Source
+
+__all__ = [
+    "Report",
+    "Task",
+    "TaskResult",
+    "WorkSpec",
+    "describe_error",
+    "execute",
+    "file_identity",
+    "open_input",
+    "run_range",
+    "task_key",
+]
+
+#: progress callback: ``report(task_index, kind, n)`` with kind ``"start"`` (the task
+#: covers ``n`` events) or ``"events"`` (``n`` more events done)
+Report = Callable[[int, str, int], None]
+
+
+def _no_report(index: int, kind: str, n: int) -> None:
+    """A report that goes nowhere."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """Entries ``start`` to ``stop`` of one input file (``stop=None``: to its end).
+
+    Attributes:
+        index: position in the job; the merged output follows this order.
+        file_index: position of the input (``event_info.file_index``).
+        path: the input file.
+        start: first entry.
+        stop: one past the last entry, or ``None`` for the end of the file.
+        key: hash of the job, the input (path, size, mtime) and the range.
+    """
+
+    index: int
+    file_index: int
+    path: Path
+    start: int = 0
+    stop: int | None = None
+    key: str = ""
+
+    def describe(self) -> str:
+        """The input, and the entry range when the task is part of a file."""
+        if self.start == 0 and self.stop is None:
+            return str(self.path)
+        end = "end" if self.stop is None else str(self.stop)
+        return f"{self.path} (entries {self.start}-{end})"
+
+    def shard_name(self) -> str:
+        """File name of this task's shard."""
+        return f"task-{self.index:05d}-{self.key[:16]}.h5"
+
+
+@dataclass(frozen=True)
+class WorkSpec:
+    """Everything a worker needs to run tasks of one job; small and picklable.
+
+    Attributes:
+        job: the validated job.
+        detx: detector file given on the command line, if any.
+        step: events per chunk.
+        command: command line recorded in each shard's provenance.
+        key: hash of the job, its options, the files it reads and hitprep's version.
+    """
+
+    job: Job
+    detx: str | None
+    step: int
+    command: str | None = None
+    key: str = field(default="", compare=False)
+
+    @classmethod
+    def build(cls, job: Job, *, detx: str | None, step: int, command: str | None) -> WorkSpec:
+        """A spec with its :attr:`key` computed."""
+        cal = job.get("calibration")
+        read = detx or (cal.get("detx") if isinstance(cal, dict) else None) or None
+        text = json.dumps(
+            {
+                "hitprep": version(),
+                "job": job.text,
+                "resolved": job.resolved_json(),
+                "overrides": list(job.overrides),
+                "detx": file_identity(Path(read)) if read else None,
+            },
+            sort_keys=True,
+        )
+        return cls(job, detx, step, command, hashlib.sha256(text.encode()).hexdigest())
+
+    def pipeline(self) -> Pipeline:
+        """A fresh pipeline; built once per process and job, then copied."""
+        template = _TEMPLATES.get(self.key)
+        if template is None:
+            options = BuildOptions(detx=Path(self.detx) if self.detx else None)
+            template = Pipeline(self.job, options)
+            if len(_TEMPLATES) >= 4:
+                _TEMPLATES.pop(next(iter(_TEMPLATES)))
+            _TEMPLATES[self.key] = template
+        return template.fresh()
+
+
+#: job key -> pipeline that never runs (copied per task): stages load detector files once
+_TEMPLATES: dict[str, Pipeline] = {}
+
+
+def file_identity(path: Path) -> dict[str, Any]:
+    """Path, size and modification time: what says a file is still the same one."""
+    try:
+        st = path.stat()
+    except OSError:
+        return {"path": str(path.resolve()), "missing": True}
+    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def task_key(job_key: str, task: Task) -> str:
+    """Hash of everything that decides a task's shard."""
+    text = json.dumps(
+        {
+            "job": job_key,
+            "input": file_identity(task.path),
+            "file_index": task.file_index,
+            "range": [task.start, task.stop],
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def open_input(job: Job, path: Path) -> Source:
+    """Open one input with the job's ``[source]`` options."""
+    src = job.source
+    options: dict[str, Any] = {}
+    for name in ("tree", "collections", "groups"):
+        if src.get(name):
+            options[name] = src[name]
+    if src.get("trust_pickle"):  # only formats that can unpickle take the option
+        fmt = detect_format(path) if src["format"] == "auto" else src["format"]
+        if fmt == "wcsim_npz":
+            options["trust_pickle"] = True
+    return open_source(path, format=src["format"], **options)
+
+
+def run_range(
+    pipeline: Pipeline, spec: WorkSpec, task: Task, sink: HDF5Sink, report: Report = _no_report
+) -> int:
+    """Convert one task's events into ``sink``, chunk by chunk.
+
+    Returns:
+        The number of events in the input file.
+    """
+    with open_input(spec.job, task.path) as source:
+        wanted = pipeline.fields_for(source)
+        end = source.num_events if task.stop is None else min(task.stop, source.num_events)
+        report(task.index, "start", max(end - task.start, 0))
+        ctx = Context(str(source.path), task.file_index, pipeline.accounting)
+        for batch in source.iterate(step=spec.step, start=task.start, stop=end, fields=wanted):
+            sink.append(pipeline.run(batch, ctx))
+            report(task.index, "events", len(batch))
+        return source.num_events
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What a task sends back: its shard and counts, or why it failed.
+
+    Attributes:
+        index: the task's position.
+        shard: path of the shard written (``""`` on failure).
+        error: why the task failed (``""`` on success).
+        accounting: the task's event accounting (``Accounting.as_dict``).
+        file_events: events in the whole input file (-1 when it could not be read).
+        sha256: checksum of the shard.
+        size: bytes of the shard.
+        seconds: wall time of the task.
+        peak_rss_mib: peak resident memory of the process that ran it, so far.
+    """
+
+    index: int
+    shard: str = ""
+    error: str = ""
+    accounting: dict[str, Any] = field(default_factory=dict)
+    file_events: int = -1
+    sha256: str = ""
+    size: int = 0
+    seconds: float = 0.0
+    peak_rss_mib: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def describe_error(err: BaseException) -> str:
+    """One line: hitprep's own errors as they are, others with their type."""
+    text = str(err).strip().replace("\n", " ")
+    if isinstance(err, HitprepError):
+        return text
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def checksum(path: Path) -> str:
+    """SHA-256 of a file, hex."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def execute(spec: WorkSpec, task: Task, shard: Path, report: Report = _no_report) -> TaskResult:
+    """Run one task into its own shard (a complete HDF5 file, written atomically).
+
+    Never raises for a bad input or job: the error comes back in the result, as
+    one line that names the input (exceptions need not survive pickling).
+    """
+    started = time.perf_counter()
+    try:
+        pipeline = spec.pipeline()
+        job = spec.job
+        with HDF5Sink(
+            shard,
+            overwrite=True,
+            compression=job.output["compression"] or None,
+            compression_level=job.output["compression_level"],
+        ) as sink:
+            n_file = run_range(pipeline, spec, task, sink, report)
+            pipeline.finish(sink)
+            attrs = provenance_attrs(
+                job_text=job.text,
+                job_resolved=job.resolved_json(),
+                overrides=job.overrides,
+                inputs=input_records([task.path], [n_file]),
+                accounting=pipeline.accounting.as_dict(),
+                command=spec.command,
+            )
+            attrs["task"] = json.dumps(
+                {
+                    "key": task.key,
+                    "index": task.index,
+                    "file_index": task.file_index,
+                    "start": task.start,
+                    "stop": task.stop,
+                }
+            )
+            attrs["summaries"] = json.dumps(pipeline.summaries)
+            sink.set_attrs(attrs)
+            sink.commit()
+        return TaskResult(
+            task.index,
+            shard=str(shard),
+            accounting=pipeline.accounting.as_dict(),
+            file_events=n_file,
+            sha256=checksum(shard),
+            size=shard.stat().st_size,
+            seconds=time.perf_counter() - started,
+            peak_rss_mib=peak_rss_mib(),
+        )
+    except Exception as err:  # reported, with the input it belongs to, by the runner
+        return TaskResult(
+            task.index,
+            error=describe_error(err),
+            seconds=time.perf_counter() - started,
+            peak_rss_mib=peak_rss_mib(),
+        )
