@@ -117,6 +117,7 @@ class NTupleAsTree:
         entry_stop: int,
         library: str = "ak",
         how: Any = dict,
+        array_cache: Any = None,
     ) -> dict[str, ak.Array]:
         """Arrays of the named branches for ``entry_start:entry_stop``, keyed by branch name."""
         if library != "ak" or how is not dict:
@@ -124,7 +125,9 @@ class NTupleAsTree:
             raise ValueError(msg)
         wanted = [self._by_name[n] for n in names]
         paths = list(dict.fromkeys(".".join(b.path) for b in wanted))
-        data = self._ntuple.arrays(paths, entry_start=entry_start, entry_stop=entry_stop)
+        data = self._ntuple.arrays(
+            paths, entry_start=entry_start, entry_stop=entry_stop, array_cache=array_cache
+        )
         out: dict[str, ak.Array] = {}
         for b in wanted:
             value = data

@@ -139,13 +139,20 @@ def read_branches(
     """Read ``branches`` for entries ``start:stop`` as awkward arrays, keyed by branch name.
 
     Any uproot failure becomes a :class:`FileFormatError` naming the file, the
-    tree and the entry range.
+    tree and the entry range. uproot's array cache is bypassed: chunks are read
+    once, and the cache (100 MB per file by default) would make memory grow with
+    the file instead of the chunk.
     """
     if not branches:
         return {}
     try:
         arrays: dict[str, ak.Array] = tree.arrays(
-            list(branches), entry_start=start, entry_stop=stop, library="ak", how=dict
+            list(branches),
+            entry_start=start,
+            entry_stop=stop,
+            library="ak",
+            how=dict,
+            array_cache=None,
         )
     except Exception as err:
         msg = (
