@@ -25,7 +25,7 @@ from hitprep.tools.shuffle import permutation, shuffle
 @given(
     sizes=st.lists(st.integers(0, 8), max_size=30),
     seed=st.integers(0, 2**31),
-    budget=st.sampled_from([800, 3000, 10**9]),
+    budget=st.sampled_from([1200, 4000, 10**9]),
 )
 def test_shuffle_permutes_every_dataset_alike(
     sizes: list[int], seed: int, budget: int, tmp_path_factory: pytest.TempPathFactory
@@ -43,7 +43,7 @@ def test_shuffle_permutes_every_dataset_alike(
     for p, ev in enumerate(got):
         assert same_event(events[perm[p]], ev)
     total = EventFile(src).event_bytes().sum()
-    assert ("2 passes" in summary.detail) == (total > budget // 2)
+    assert ("2 passes" in summary.detail) == (total > budget // 3)
     assert sorted(f.name for f in folder.iterdir()) == ["in.h5", "out.h5"]  # no scratch left
 
 

@@ -4,9 +4,9 @@ Output event ``p`` is input event ``perm[p]`` for a seeded permutation ``perm``;
 per-event dataset and every jagged item dataset is permuted the same way and the jagged
 indices are recomputed. Memory stays within ``max_ram``:
 
-- data that fit in half the budget are shuffled in one pass (read all, permute, write);
+- data that fit in a third of the budget are shuffled in one pass (read, permute, write);
 - otherwise in two passes over the data, never random reads: output positions are cut
-  into *buckets* of at most half the budget; pass 1 reads the input in blocks and writes
+  into *buckets* of at most a third of the budget; pass 1 reads the input in blocks and writes
   each block's events, grouped by destination bucket, to an uncompressed scratch file
   beside the output; pass 2 reads each bucket's runs back, puts the bucket in its final
   order and appends it to the output.
@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,7 @@ from hitprep.tools.eventfile import (
     EventFile,
     EventWriter,
     ToolSummary,
+    gather_ranges,
     parse_size,
     spans,
     tool_record,
@@ -70,7 +72,7 @@ def shuffle(
 
     Raises:
         FileFormatError: ``input`` is not a hitprep output (nothing is written).
-        HitprepError: one event alone does not fit half of ``max_ram``.
+        HitprepError: one event alone does not fit a third of ``max_ram``.
     """
     started = time.perf_counter()
     budget = parse_size(max_ram)
@@ -83,12 +85,14 @@ def shuffle(
     with ExitStack() as stack:
         src = stack.enter_context(EventFile(input, purpose="shuffle"))
         sizes = src.event_bytes()
-        half = max(budget // 2, 1)
-        if len(sizes) and int(sizes.max()) > half:
+        # blocks and buckets of a third of the budget: with the reordered copy and the row
+        # indices made while reordering, event data in memory stay within the budget
+        part = max(budget // 3, 1)
+        if len(sizes) and int(sizes.max()) > part:
             big = int(np.argmax(sizes))
             msg = (
-                f"{src.path}: event {big} alone takes {int(sizes[big]):,} bytes, more than half"
-                f" of --max-ram ({budget:,} bytes); raise --max-ram"
+                f"{src.path}: event {big} alone takes {int(sizes[big]):,} bytes, more than a"
+                f" third of --max-ram ({budget:,} bytes); raise --max-ram"
             )
             raise HitprepError(msg)
         perm = permutation(src.n_events, seed)
@@ -97,7 +101,7 @@ def shuffle(
         bar = stack.enter_context(
             tqdm(total=2 * src.n_events, unit="ev", disable=not progress, desc="shuffle")
         )
-        if int(sizes.sum()) <= half:
+        if int(sizes.sum()) <= part:
             passes = 1
             if src.n_events:
                 writer.append(src.read(0, src.n_events).take(perm, src.groups))
@@ -108,7 +112,7 @@ def shuffle(
             scratch = stack.enter_context(
                 HDF5Sink(scratch_dir / f".{out.name}.scratch.h5", overwrite=True, compression=None)
             )
-            _two_passes(src, perm, sizes, half, scratch, writer, bar.update)
+            _two_passes(src, perm, sizes, part, scratch, writer, bar.update)
         for name in src.summaries:  # the same events: summaries still hold
             sink.write(name, src.datasets[name][()], attrs=dict(src.datasets[name].attrs))
         sink.set_attrs(src.attrs())
@@ -134,46 +138,73 @@ def _two_passes(
     src: EventFile,
     perm: npt.NDArray[np.int64],
     sizes: npt.NDArray[np.int64],
-    half: int,
+    part: int,
     scratch: HDF5Sink,
     writer: EventWriter,
     update: Callable[[int], object],
 ) -> None:
-    # buckets of consecutive output positions, each at most `half` bytes
-    buckets = spans(sizes[perm], half)
-    bucket_of_position = np.repeat(np.arange(len(buckets)), [b - a for a, b in buckets]).astype(
-        np.int64
-    )
+    """Scatter blocks of the input into per-bucket runs (pass 1), gather each bucket (pass 2).
+
+    Memory: pass 1 holds one input block and one bucket's share of it; pass 2 holds one
+    bucket (filled in place, in its final order) and one run of it: each at most ``part``.
+    """
+    buckets = spans(sizes[perm], part)  # consecutive output positions, <= part bytes each
+    bucket_of_position = np.repeat(np.arange(len(buckets)), [b - a for a, b in buckets])
     dest = np.empty_like(perm)
     dest[perm] = np.arange(len(perm), dtype=np.int64)
     bucket_of_event = bucket_of_position[dest]
-    # pass 1: blocks of the input -> scratch, each block's events grouped by bucket
+    # pass 1: input blocks -> scratch, each block's events in runs by bucket
     staged = EventWriter(scratch, src, keep_options=False)
-    runs = []  # per block: events per bucket
-    scratch_ids = []  # input event of each scratch row
-    for a, b in spans(sizes, half):
+    runs, scratch_ids = [], []  # events per (block, bucket); input event of each scratch row
+    for a, b in spans(sizes, part):
+        block = src.read(a, b)
         order = np.argsort(bucket_of_event[a:b], kind="stable")
-        staged.append(src.read(a, b).take(order, src.groups))
-        runs.append(np.bincount(bucket_of_event[a:b], minlength=len(buckets)))
+        per_bucket = np.bincount(bucket_of_event[a:b], minlength=len(buckets))
+        for run in np.split(order, np.cumsum(per_bucket)[:-1]):
+            if len(run):
+                staged.append(block.take(run, src.groups))
+        del block
+        runs.append(per_bucket)
         scratch_ids.append(a + order)
         update(b - a)
     ids = np.concatenate(scratch_ids) if scratch_ids else np.zeros(0, np.int64)
-    table = np.asarray(runs, dtype=np.int64)  # (blocks, buckets)
-    block_start = offsets_from_counts(table.sum(axis=1))[:-1]
-    within = np.cumsum(table, axis=1) - table  # start of each bucket's run inside its block
+    table = np.asarray(runs, dtype=np.int64).reshape(-1, len(buckets))  # (blocks, buckets)
+    run_start = offsets_from_counts(table.reshape(-1))[:-1].reshape(table.shape)
     stage = EventFile.staged(scratch, src)
-    # pass 2: each bucket's runs -> final order -> output
-    for k in range(len(buckets)):
-        parts, rows = [], []
-        for blk in range(len(table)):
-            n = int(table[blk, k])
-            if n:
-                first = int(block_start[blk] + within[blk, k])
-                parts.append(stage.read(first, first + n))
-                rows.append(ids[first : first + n])
-        if not parts:
-            continue
-        bucket = Block.concat(parts)
-        order = np.argsort(dest[np.concatenate(rows)])
-        writer.append(bucket.take(order, src.groups))
-        update(bucket.n_events)
+    items = {name for g in src.groups for name in g.items}
+    # pass 2: each bucket's runs -> their final places -> output
+    for k, (a, b) in enumerate(buckets):
+        final = perm[a:b]  # input events of output positions a..b
+        filled = _empty_block(src, final)
+        per_event = [name for name in filled.arrays if name not in items]
+        starts = {g.index: offsets_from_counts(filled.counts[g.index]) for g in src.groups}
+        for blk in np.flatnonzero(table[:, k]):
+            first = int(run_start[blk, k])
+            stop = first + int(table[blk, k])
+            part = stage.read(first, stop)
+            local = dest[ids[first:stop]] - a
+            for name in per_event:
+                filled.arrays[name][local] = part.arrays[name]
+            for g in src.groups:
+                rows = gather_ranges(starts[g.index][:-1][local], part.counts[g.index])
+                for item in g.items:
+                    filled.arrays[item][rows] = part.arrays[item]
+        writer.append(filled)
+        update(b - a)
+
+
+def _empty_block(src: EventFile, events: npt.NDArray[np.int64]) -> Block:
+    """Uninitialised arrays for ``events`` (in that order), with their item counts."""
+    index_names = {g.index for g in src.groups}
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for name in src.per_event:
+        if name not in index_names:
+            ds = src.datasets[name]
+            arrays[name] = np.empty((len(events), *ds.shape[1:]), dtype=ds.dtype)
+    counts = {g.index: src.counts[g.index][events] for g in src.groups}
+    for g in src.groups:
+        total = int(counts[g.index].sum())
+        for item in g.items:
+            ds = src.datasets[item]
+            arrays[item] = np.empty((total, *ds.shape[1:]), dtype=ds.dtype)
+    return Block(len(events), arrays, counts)
