@@ -10,7 +10,8 @@ its uncompressed event data exceed ``--factor`` times ``--max-ram``. Then, whole
 Throughput is uncompressed event bytes per second (MB = 1e6 bytes); peak memory is the
 process's maximum resident set size, shown beside the budget and beside an idle process
 with the same imports (the budget bounds the event data hitprep holds; the rest is the
-interpreter, HDF5's caches and the allocator's slack). The output is checked: a permutation of the input events, nodes intact.
+interpreter, HDF5's caches and the allocator's slack). The output is checked: a permutation
+of the input events, nodes intact.
 
     .venv/bin/python benchmarks/bench_shuffle.py [--max-ram 100MB] [--factor 4]
         [--workdir bench-output/shuffle]
