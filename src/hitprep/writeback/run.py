@@ -20,6 +20,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import numpy.typing as npt
 
 from hitprep.config import Job
 from hitprep.errors import ConfigError, CountOverflowError, KeyInFileError, ModelError
+from hitprep.events import counts
 from hitprep.provenance import input_records, provenance_attrs
 from hitprep.sinks.hdf5 import check_output
 from hitprep.sources.root_tree import RootTreeSource
@@ -306,6 +308,28 @@ class _Chunker:
         return out
 
 
+Chunk = tuple[int, int, IntArray, IntArray]
+
+
+def _prefetched(
+    source: RootTreeSource, chunks: Iterator[Chunk], fields: tuple[str, ...]
+) -> Iterator[tuple[Chunk, ak.Array]]:
+    """Each chunk with its input events, the next chunk read in a thread meanwhile.
+
+    Reading (decompression) and writing (compression) release the GIL, so they
+    overlap; at most two chunks are in memory. Only the thread reads the source.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hitprep-read") as pool:
+        pending: tuple[Chunk, Future[ak.Array]] | None = None
+        for chunk in chunks:
+            future = pool.submit(source.read, chunk[0], chunk[1], fields=fields)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (chunk, future)
+        if pending is not None:
+            yield pending[0], pending[1].result()
+
+
 def _copy_trees(
     spec: WritebackSpec, path: Path, writer: NanoAODWriter, summary: WritebackSummary
 ) -> None:
@@ -417,13 +441,13 @@ def writeback(
             tqdm(total=total, unit="ev", disable=not progress, desc=out_path.name) as bar,
         ):
             made = False
-            for start, stop, events, copies in output_events(
+            chunks_in = output_events(
                 source.num_events, step=spec.step, upsample=spec.upsample, order=spec.order
-            ):
-                batch = source.read(start, stop, fields=plan.read)
+            )
+            for (start, _, events, copies), batch in _prefetched(source, chunks_in, plan.read):
                 out = chunker(batch, start, events, copies)
                 for coll, _ in plan.collections:
-                    summary.objects[coll] += int(ak.sum(ak.num(out[coll], axis=1)))
+                    summary.objects[coll] += int(counts(out[coll]).sum())
                 writer.extend(
                     spec.tree, out, counter_dtypes=plan.counter_dtypes, titles=plan.titles
                 )
