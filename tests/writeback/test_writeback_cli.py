@@ -88,8 +88,16 @@ def test_inspect_shows_nanoaod_branches(toy: Path, tmp_path: Path) -> None:
         "event: uint64_t",
         "Runs;1: TTree",
         "LuminosityBlocks;1: TTree",
+        "collections (counter: objects, branches):",
+        "nJet (uint32_t): ",
+        "nLHEScaleSumw (uint32_t): 9 objects, 1 branch",
+        "hitprep_provenance;1: TObjString",
+        "events: 31 read, 31 written, skipped 0; objects: ",
     ):
         assert line in text, line
+    with uproot.open(out) as f:
+        jets = int(f["Events"]["nJet"].array(library="np").sum())
+    assert f"nJet (uint32_t): {jets:,} objects, 6 branches" in text
 
 
 def test_toy_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -78,6 +79,8 @@ def _describe_root(path: Path) -> str:
         with uproot.open(path) as f:
             for key, cls in f.classnames().items():
                 lines.append(f"  {key}: {cls}")
+                if cls == "TObjString" and key.startswith("hitprep_provenance"):
+                    lines.extend(_provenance_lines(str(f[key])))
                 if cls not in ("TTree", "ROOT::RNTuple"):
                     continue
                 obj = f[key]
@@ -89,9 +92,47 @@ def _describe_root(path: Path) -> str:
                         except Exception:  # uproot cannot describe some streamed objects
                             kind = "?"
                         lines.append(f"    {name}: {kind}")
+                    lines.extend(_collection_lines(obj))
                 else:
                     for name in obj:
                         lines.append(f"    {name}")
     except Exception as err:  # uproot raises many kinds on broken files
         raise FileFormatError(path, f"cannot read as ROOT: {err}") from err
     return "\n".join(lines)
+
+
+def _collection_lines(tree: Any) -> list[str]:
+    """NanoAOD-style summary: each counter with its branches and number of objects."""
+    members: dict[str, list[str]] = {}
+    for branch in tree.branches:
+        count = branch.count_branch
+        if count is not None:
+            members.setdefault(count.name, []).append(branch.name)
+    if not members:
+        return []
+    lines = ["    collections (counter: objects, branches):"]
+    totals = tree.arrays(list(members), library="np", array_cache=None)
+    for counter, branches in members.items():
+        objects = int(np.sum(totals[counter], dtype=np.int64))
+        kind = tree[counter].typename
+        plural = "branch" if len(branches) == 1 else "branches"
+        lines.append(f"      {counter} ({kind}): {objects:,} objects, {len(branches)} {plural}")
+    return lines
+
+
+def _provenance_lines(text: str) -> list[str]:
+    """hitprep's provenance string in a ROOT output (JSON), summarised."""
+    try:
+        prov = json.loads(text)
+        acc = json.loads(prov.get("accounting", "{}"))
+    except (ValueError, TypeError):
+        return ["    (not JSON)"]
+    keys = ("hitprep_version", "timestamp", "command")
+    lines = [f"    {k}: {prov[k]}" for k in keys if k in prov]
+    if acc:
+        objects = ", ".join(f"{n:,} {c}" for c, n in acc.get("objects_written", {}).items())
+        lines.append(
+            f"    events: {acc.get('events_read')} read, {acc.get('events_written')} written,"
+            f" skipped {acc.get('events_skipped') or 0}; objects: {objects or 'none'}"
+        )
+    return lines
