@@ -23,6 +23,17 @@ from hitprep.demos.ml import write_toy_images
 GRAPH_FEATURES = ("pos_x", "pos_y", "pos_z", "time")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """One intra-op thread: the tiny models here gain nothing from more, and on a busy
+    machine several spinning threads per test make the suite many times slower."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def toy_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """600 toy calorimeter events, 12x12, gzip-compressed, signal vs background + mass."""

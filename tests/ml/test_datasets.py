@@ -187,10 +187,10 @@ def test_open_dataset_detects_the_kind(toy_images: Path, multivolume: Path, tmp_
     data = load_train_config().data
     ds = open_dataset(data, path=toy_images)
     assert ds.kind == "images" and ds.label == "label"
-    mv = open_dataset(dict(data, inputs=["v0", "v1"]), path=multivolume)
+    mv = open_dataset(data, path=multivolume)  # no x: every image dataset
     assert [s.shape for s in mv.specs] == [(4, 16, 16), (2, 16, 8)]
-    with pytest.raises(KeyInFileError, match=r"image dataset 'x' not found.*'v0', 'v1'"):
-        open_dataset(data, path=multivolume)
+    with pytest.raises(KeyInFileError, match=r"image dataset 'v3' not found.*did you mean: 'v1', 'v0'"):
+        open_dataset(dict(data, inputs=["v0", "v3"]), path=multivolume)
     path = tmp_path / "nolabel.h5"
     with h5py.File(path, "w") as f:
         f["x"] = np.zeros((3, 4, 4))
@@ -215,3 +215,21 @@ def test_chunk_cache_reads_each_chunk_once(tmp_path: Path) -> None:
         small = ChunkCache(max_bytes=1)  # keeps only the last chunk
         assert np.array_equal(small.rows(ds, rows), full[rows])
         assert len(small._blocks) == 1
+
+
+def test_inputs_found_without_being_named(tmp_path: Path) -> None:
+    from hitprep.ml.config import load_train_config
+
+    # a WCSim grid output: three channels-last regions, per-event vectors beside them
+    path = tmp_path / "grid.h5"
+    with h5py.File(path, "w") as f:
+        f["barrel"] = np.zeros((4, 6, 10, 2), np.float32)
+        f["top"] = np.zeros((4, 5, 5, 2), np.float32)
+        f["bottom"] = np.zeros((4, 5, 5, 2), np.float32)
+        f["positions"] = np.zeros((4, 1, 3), np.float32)
+        f["angles"] = np.zeros((4, 2), np.float32)
+        f["labels"] = np.array([1, 2, 1, 2], np.int32)
+    ds = open_dataset(load_train_config().data, path=path)
+    assert [s.name for s in ds.specs] == ["barrel", "bottom", "top"]
+    assert [s.shape for s in ds.specs] == [(2, 6, 10), (2, 5, 5), (2, 5, 5)]
+    assert ds.label == "labels" and ds.classes == (1, 2)

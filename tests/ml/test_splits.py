@@ -84,3 +84,22 @@ def test_missing_split_and_partial_files(tmp_path: Path) -> None:
         split_rows(5, _table(train=str(tmp_path / "t.npy")))
     with pytest.raises(FileFormatError, match="no such index file"):
         split_rows(5, _table(index=str(tmp_path / "absent.npz")))
+
+
+def test_index_files_of_hitprep_split(toy_images: Path, tmp_path: Path) -> None:
+    from hitprep.tools.split import split
+
+    split(toy_images, [0.7, 0.2, 0.1], seed=3, prefix=tmp_path / "toy")
+    by_prefix = split_rows(600, _table(index=str(tmp_path / "toy")))
+    by_file = split_rows(
+        600,
+        _table(
+            train=str(tmp_path / "toy_train.index.h5"),
+            validation=str(tmp_path / "toy_val.index.h5"),
+            test=str(tmp_path / "toy_test.index.h5"),
+        ),
+    )
+    assert [len(by_prefix[s]) for s in SPLITS] == [420, 120, 60]
+    assert all(np.array_equal(by_prefix[s], by_file[s]) for s in SPLITS)
+    with h5py.File(tmp_path / "toy_val.index.h5") as f:
+        assert np.array_equal(by_prefix["validation"], f["index"][:])

@@ -102,3 +102,42 @@ def test_true_hits_have_no_charge(tmp_path: Path, watchmal: Any) -> None:
         WatchmalDataset(path, pmt_map=watchmal.pmt_map)
     ds = WatchmalDataset(path, pmt_map=watchmal.pmt_map, channels=["time"], label="labels")
     assert ds.__getitems__([0])["grid"].shape == (1, 1, 5, 6)
+
+
+def test_pmts_without_a_pixel_are_left_out(watchmal: Any, tmp_path: Path) -> None:
+    # hitprep's grid output marks PMTs off the barrel with (-1, -1)
+    positions = watchmal.positions.copy()
+    positions[4] = -1
+    grid_file = tmp_path / "grid.h5"
+    with h5py.File(grid_file, "w") as f:
+        f["pmt_image_positions"] = positions
+    ds = WatchmalDataset(watchmal.contiguous, pmt_map=grid_file)
+    assert ds.unmapped_pmts == 1
+    image = ds.__getitems__([5])["grid"][0].numpy()  # hits on PMTs 4, 4, 9
+    r, c = watchmal.positions[9]
+    assert image[0].sum() == pytest.approx(watchmal.charge[5][2])
+    assert image[0, r, c] == pytest.approx(watchmal.charge[5][2])
+    with pytest.raises(FileFormatError, match="must be >= 0"):
+        load_pmt_map(np.array([[0, 0], [-1, 2]]))
+
+
+def test_on_the_fly_grid_equals_hitprep_barrel_images(tmp_path: Path) -> None:
+    """The toy tank through ``convert wcsim_watchmal_digi`` (jagged hits) and ``wcsim_grid``
+    (barrel images): the dataset's grid from the hits and the grid file's PMT map equals
+    the barrel images, charge and time."""
+    from hitprep.cli import main
+    from hitprep.config import list_presets
+
+    if not {"wcsim_watchmal_digi", "wcsim_grid"} <= set(list_presets()):
+        pytest.skip("the WCSim presets are not in this checkout")
+    tank, hits, grid = tmp_path / "tank.h5", tmp_path / "wm.h5", tmp_path / "grid.h5"
+    assert main(["toy", "wcsim", "-n", "30", "-o", str(tank), "--seed", "2"]) == 0
+    assert main(["convert", "wcsim_watchmal_digi", str(tank), "-o", str(hits)]) == 0
+    assert main(["convert", "wcsim_grid", str(tank), "-o", str(grid)]) == 0
+    ds = WatchmalDataset(hits, pmt_map=grid, label="labels")
+    assert ds.unmapped_pmts > 0  # the caps are not on the barrel grid
+    ours = ds.__getitems__(list(range(30)))["grid"].numpy()
+    with h5py.File(grid) as f:
+        barrel = np.moveaxis(f["barrel"][:], -1, 1)
+    assert ours.shape == barrel.shape
+    assert np.array_equal(ours, barrel)

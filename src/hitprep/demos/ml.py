@@ -84,7 +84,9 @@ def write_toy_images(
     overwrite: bool = False,
     compression: str | None = "gzip",
 ) -> Path:
-    """Write :func:`toy_images` as a hitprep output (``x``, ``y``, ``event_info``)."""
+    """Write :func:`toy_images` as a hitprep output (``x``, ``y``, ``event_info``, provenance)."""
+    from hitprep.pipeline import Accounting
+    from hitprep.provenance import provenance_attrs
     from hitprep.sinks.hdf5 import HDF5Sink
 
     toy = toy_images(n_events, seed=seed, size=size)
@@ -98,7 +100,18 @@ def write_toy_images(
     info["run_id"] = 1
     with HDF5Sink(path, overwrite=overwrite, compression=compression) as sink:
         sink.append({"x": toy["x"], "y": y, "event_info": info})
-        sink.set_attrs({"description": f"hitprep toy calorimeter images, seed {seed}"})
+        accounting = Accounting()
+        accounting.events_read = accounting.events_written = n_events
+        job = f"toy calorimeter images: {n_events} events, {size}x{size}, seed {seed}"
+        sink.set_attrs(
+            provenance_attrs(
+                job_text=job,
+                job_resolved="{}",
+                overrides=(),
+                inputs=[],
+                accounting=accounting.as_dict(),
+            )
+        )
         return sink.commit()
 
 

@@ -15,10 +15,10 @@ from hitprep.ml.graphs import GraphDataset, is_graph
 from hitprep.ml.h5io import column_names, open_h5
 from hitprep.ml.watchmal import WatchmalDataset, is_watchmal
 
-__all__ = ["detect_kind", "open_dataset", "resolve_label"]
+__all__ = ["default_inputs", "detect_kind", "open_dataset", "resolve_label"]
 
 #: label fields tried, in order, when none is given
-LABEL_CANDIDATES = ("label", "labels", "class", "target", "is_signal")
+LABEL_CANDIDATES = ("label", "labels", "class", "target", "is_signal", "trigger")
 
 
 def detect_kind(f: h5py.File, inputs: Sequence[str]) -> str:
@@ -29,6 +29,28 @@ def detect_kind(f: h5py.File, inputs: Sequence[str]) -> str:
     if len(names) == 1 and is_graph(f, names[0]):
         return "graph"
     return "images"
+
+
+#: per-event datasets that are never image inputs
+NOT_IMAGES = frozenset({"y", "event_info", "positions", "angles", "directions", "energies"})
+
+
+def default_inputs(f: h5py.File) -> list[str]:
+    """Image inputs when none are named: ``x`` if present, else every top-level image dataset.
+
+    An image dataset is numeric, has one row per event and at least two per-event axes of
+    size two or more (``image`` of LDMX mixing, ``barrel``/``top``/``bottom`` PMT grids,
+    ACTS ``v0``/``v1``/``v2``), so per-event vectors such as ``positions`` (N, 1, 3) are not.
+    """
+    if isinstance(f.get("x"), h5py.Dataset):
+        return ["x"]
+    found = []
+    for name, obj in f.items():
+        if not isinstance(obj, h5py.Dataset) or name in NOT_IMAGES or obj.dtype.names:
+            continue
+        if obj.dtype.kind in "biuf" and sum(s >= 2 for s in obj.shape[1:]) >= 2:
+            found.append(name)
+    return sorted(found)
 
 
 def resolve_label(f: h5py.File, requested: str) -> str:
@@ -81,6 +103,8 @@ def open_dataset(
     inputs = list(data["inputs"])
     with open_h5(file) as f:
         kind = data["kind"] if data["kind"] != "auto" else detect_kind(f, inputs)
+        if kind == "images" and not inputs:
+            inputs = default_inputs(f)
         label = None
         if labels:
             default = "labels" if kind == "watchmal" and not data["label"] else data["label"]
@@ -94,7 +118,7 @@ def open_dataset(
         "in_memory": data["in_memory"] if in_memory is None else in_memory,
     }
     if kind == "images":
-        return ImageDataset(file, inputs=inputs or ["x"], channels=data["channels"], **common)
+        return ImageDataset(file, inputs=inputs, channels=data["channels"], **common)
     if kind == "graph":
         if len(inputs) > 1:
             msg = f"data.inputs: a graph has one node dataset, got {inputs}"

@@ -314,7 +314,10 @@ class ImageDataset(EventDataset):
         **options: Any,
     ) -> None:
         if not inputs:
-            msg = f"{path}: no image inputs given"
+            msg = (
+                f"{path}: no image inputs (no x and no per-event image datasets);"
+                " name them in data.inputs"
+            )
             raise ConfigError(msg)
         self.inputs = tuple(inputs)
         self.channels = channels

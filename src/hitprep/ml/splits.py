@@ -1,8 +1,11 @@
 """Train / validation / test rows: from fractions with a seed, or from index files.
 
 Index files (as ``hitprep split`` writes them, or made by hand) hold row
-numbers of the data file: ``.npy`` or ``.txt`` (one split per file), ``.npz``
-or ``.h5`` (datasets ``train``, ``validation`` or ``val``, ``test``).
+numbers of the data file: ``.npy``, ``.txt`` or ``.h5`` (one split per file; in
+HDF5 the dataset ``index`` or the file's only dataset), or ``.npz`` / ``.h5``
+with datasets ``train``, ``validation`` or ``val``, and ``test`` (all splits in
+one file). ``split.index`` may also be the prefix ``hitprep split`` used:
+``PREFIX_train.index.h5``, ``PREFIX_val.index.h5``, ``PREFIX_test.index.h5``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ def split_rows(n_rows: int, split: dict[str, Any]) -> dict[str, Rows]:
             repeats a row, or shares rows between splits.
     """
     files = {name: split[name] for name in SPLITS if split.get(name)}
+    if split.get("index") and not Path(split["index"]).is_file() and not files:
+        found = _prefixed(str(split["index"]))
+        if found:
+            files, split = found, {**split, "index": ""}
     if split.get("index"):
         if files:
             msg = "[split]: give either index or train/validation/test files, not both"
@@ -83,6 +90,18 @@ def split_rows(n_rows: int, split: dict[str, Any]) -> dict[str, Rows]:
     return {name: np.sort(parts[name]) for name in SPLITS}
 
 
+def _prefixed(prefix: str) -> dict[str, str]:
+    """``hitprep split`` index files ``PREFIX_<part>.index.h5`` that exist, by split."""
+    found: dict[str, str] = {}
+    for name in SPLITS:
+        for alias in _ALIASES.get(name, (name,)):
+            path = Path(f"{prefix}_{alias}.index.h5")
+            if path.is_file():
+                found[name] = str(path)
+                break
+    return found
+
+
 def _as_rows(path: Path, name: str, values: Any) -> Rows:
     arr = np.asarray(values)
     if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
@@ -104,6 +123,8 @@ def _read_single(path: Path) -> Rows:
 
             with h5py.File(path, "r") as f:
                 names = [k for k, v in f.items() if isinstance(v, h5py.Dataset)]
+                if "index" in names:
+                    names = ["index"]
                 if len(names) != 1:
                     detail = f"expected one dataset of row numbers, found {names}"
                     raise FileFormatError(path, detail)

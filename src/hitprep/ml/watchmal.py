@@ -9,7 +9,10 @@ mPMT layout: channel = PMT number in its module).
 
 Per pixel, the charge channel sums the hits' charge and the time channel holds
 the earliest hit time (0 where no hit), so several hits on one PMT are never
-silently overwritten; two PMTs mapped to one pixel are an error.
+silently overwritten; two PMTs mapped to one pixel are an error. A PMT whose
+row and column are −1 (off the imaged region: hitprep's ``pmt_image_positions``
+marks the cap PMTs so) is not drawn: its hits are left out of the image;
+:attr:`WatchmalDataset.unmapped_pmts` says how many PMTs that concerns.
 """
 
 from __future__ import annotations
@@ -44,17 +47,22 @@ def load_pmt_map(spec: str | Path | npt.ArrayLike) -> npt.NDArray[np.int64]:
 
     Args:
         spec: an array, ``.npz`` (``pmt_image_positions`` or ``mpmt_image_positions``,
-            WatChMaL's files), ``.npy``, or ``FILE.h5:DATASET``.
+            WatChMaL's files), ``.npy``, ``FILE.h5:DATASET``, or ``FILE.h5`` (its
+            ``pmt_image_positions``, as ``hitprep convert wcsim_grid`` writes it).
+            Rows of (−1, −1) mark PMTs that have no pixel.
 
     Raises:
-        FileFormatError: unreadable, wrong shape, negative entries, or two entries on one pixel.
+        FileFormatError: unreadable, wrong shape, other negative entries, or two entries
+            on one pixel.
     """
     if isinstance(spec, str | Path):
         text = str(spec)
         name = text
         path, sep, key = text.rpartition(":")
         try:
-            if sep and path.endswith((".h5", ".hdf5")):
+            if text.endswith((".h5", ".hdf5")):
+                path, key = text, "pmt_image_positions"
+            if (sep or text.endswith((".h5", ".hdf5"))) and path.endswith((".h5", ".hdf5")):
                 with h5py.File(path, "r") as f:
                     arr = dataset(f, key, what="PMT map dataset")[:]
             elif text.endswith(".npz"):
@@ -77,11 +85,13 @@ def load_pmt_map(spec: str | Path | npt.ArrayLike) -> npt.NDArray[np.int64]:
         detail = f"a PMT map is (n, 2) rows and columns, got shape {arr.shape} dtype {arr.dtype}"
         raise FileFormatError(name, detail)
     pix = arr.astype(np.int64)
-    if pix.min() < 0:
-        raise FileFormatError(name, "PMT map has negative rows or columns")
+    off = (pix == -1).all(axis=1)
+    if (pix[~off] < 0).any() or off.all():
+        detail = "PMT map rows and columns must be >= 0 (or -1, -1 for a PMT without a pixel)"
+        raise FileFormatError(name, detail)
     width = int(pix[:, 1].max()) + 1
-    flat = pix[:, 0] * width + pix[:, 1]
-    uniq, counts = np.unique(flat, return_counts=True)
+    flat = np.where(off, -1, pix[:, 0] * width + pix[:, 1])
+    uniq, counts = np.unique(flat[~off], return_counts=True)
     if (counts > 1).any():
         shared = int(uniq[np.flatnonzero(counts > 1)[0]])
         pmts = np.flatnonzero(flat == shared)[:2].tolist()
@@ -120,6 +130,7 @@ class WatchmalDataset(EventDataset):
         self.pmt_map = load_pmt_map(pmt_map)
         self.channels = tuple(channels)
         self.per_pixel = pmts_per_pixel
+        self.unmapped_pmts = int((self.pmt_map[:, 0] < 0).sum()) * pmts_per_pixel
         self.height = int(self.pmt_map[:, 0].max()) + 1
         self.width = int(self.pmt_map[:, 1].max()) + 1
         self._memory: dict[str, npt.NDArray[Any]] = {}
@@ -217,9 +228,14 @@ class WatchmalDataset(EventDataset):
             raise FileFormatError(self.path, detail)
         entry, sub = np.divmod(pmt, self.per_pixel)
         pix = self.pmt_map[entry]
+        event = event_index(counts)
+        if self.unmapped_pmts:
+            drawn = pix[:, 0] >= 0
+            pix, sub, event = pix[drawn], sub[drawn], event[drawn]
+            hits = {name: values[drawn] for name, values in hits.items()}
         n_ch = len(self.channels) * self.per_pixel
         plane = self.height * self.width
-        base = event_index(counts) * (n_ch * plane) + pix[:, 0] * self.width + pix[:, 1]
+        base = event * (n_ch * plane) + pix[:, 0] * self.width + pix[:, 1]
         size = len(rows) * n_ch * plane
         grid = np.zeros(size, dtype=np.float32)
         for c, name in enumerate(self.channels):
