@@ -189,7 +189,7 @@ def test_open_dataset_detects_the_kind(toy_images: Path, multivolume: Path, tmp_
     assert ds.kind == "images" and ds.label == "label"
     mv = open_dataset(data, path=multivolume)  # no x: every image dataset
     assert [s.shape for s in mv.specs] == [(4, 16, 16), (2, 16, 8)]
-    with pytest.raises(KeyInFileError, match=r"image dataset 'v3' not found.*did you mean: 'v1', 'v0'"):
+    with pytest.raises(KeyInFileError, match=r"'v3' not found.*did you mean: 'v1', 'v0'"):
         open_dataset(dict(data, inputs=["v0", "v3"]), path=multivolume)
     path = tmp_path / "nolabel.h5"
     with h5py.File(path, "w") as f:
