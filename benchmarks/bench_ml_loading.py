@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from hitprep.ml.datasets import ImageDataset
+from hitprep.ml.images import ImageDataset
 from hitprep.ml.loader import make_loader
 from hitprep.ml.models import build_model
 from hitprep.ml.schema import InputSpec, Schema

@@ -13,8 +13,9 @@ torch = pytest.importorskip("torch")
 
 from hitprep.errors import ConfigError, FileFormatError, KeyInFileError  # noqa: E402
 from hitprep.ml.data import open_dataset  # noqa: E402
-from hitprep.ml.datasets import ImageDataset, resolve_channels, select_classes  # noqa: E402
+from hitprep.ml.datasets import select_classes  # noqa: E402
 from hitprep.ml.h5io import read_rows, read_spans  # noqa: E402
+from hitprep.ml.images import ImageDataset, resolve_channels  # noqa: E402
 from hitprep.ml.loader import ChunkShuffleSampler, collate, make_loader  # noqa: E402
 
 

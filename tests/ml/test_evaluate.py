@@ -82,7 +82,9 @@ def test_predict_needs_no_labels(trained_run: Path, toy_images: Path, tmp_path: 
         f["mass"] = src["y"]["mass"][:20]  # the extra input as a top-level dataset
     summary = predict(trained_run, path, tmp_path / "s.h5")
     assert summary.n_events == 20 and summary.copied == ()
-    with pytest.raises(KeyInFileError, match="label field \\(evaluate needs labels\\) 'label'"):
+    with pytest.raises(
+        KeyInFileError, match="evaluate needs labels: label field 'label' not found"
+    ):
         evaluate(trained_run, path, tmp_path / "ev")
 
 
@@ -146,3 +148,34 @@ def test_checkpoints_with_arbitrary_objects_are_refused(tmp_path: Path) -> None:
     torch.save({"format": "hitprep-checkpoint-1", "config": Payload()}, tmp_path / "evil.pt")
     with pytest.raises(FileFormatError, match="not a readable PyTorch checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_another_file_is_judged_whole(trained_run: Path, toy_images: Path, tmp_path: Path) -> None:
+    other = tmp_path / "copy.h5"
+    other.write_bytes(toy_images.read_bytes())
+    report = evaluate(trained_run, other, tmp_path / "ev")
+    assert report.split == "all" and report.metrics["n_events"] == 600
+
+
+def test_three_classes_one_signal(tmp_path: Path) -> None:
+    from hitprep.ml.config import load_train_config
+    from hitprep.ml.train import train
+
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, 300)
+    x = rng.poisson(1 + 3 * labels[:, None, None], size=(300, 6, 6)).astype(np.uint16)
+    path = tmp_path / "three.h5"
+    with h5py.File(path, "w") as f:
+        f["x"], f["labels"] = x, labels.astype(np.int32)
+    cfg = load_train_config(
+        overrides=[f"data.path='{path}'", "data.signal=1", "train.epochs=2", "train.device='cpu'"]
+    )
+    train(cfg, tmp_path / "r", log=lambda s: None)
+    report = evaluate(tmp_path / "r", path, tmp_path / "ev", split="all")
+    m = report.metrics
+    assert m["classes"] == [0, 1, 2] and m["signal"] == 1
+    assert m["n_signal"] == int((labels == 1).sum())
+    assert 0 <= m["multiclass_accuracy"] <= 1
+    with h5py.File(predict(tmp_path / "r", path, tmp_path / "s.h5").output) as f:
+        assert f["probabilities"].shape == (300, 3)
+        assert np.array_equal(f["scores"][:], f["probabilities"][:, 1])

@@ -22,9 +22,10 @@ if TYPE_CHECKING:
     from hitprep.ml.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     from hitprep.ml.config import TrainConfig, load_train_config
     from hitprep.ml.data import open_dataset
-    from hitprep.ml.datasets import EventDataset, ImageDataset
+    from hitprep.ml.datasets import EventDataset
     from hitprep.ml.evaluate import EvaluationReport, evaluate
     from hitprep.ml.graphs import GraphDataset
+    from hitprep.ml.images import ImageDataset
     from hitprep.ml.loader import collate, make_loader
     from hitprep.ml.metrics import BinaryMetrics, best_threshold, binary_metrics
     from hitprep.ml.models import (
@@ -47,7 +48,7 @@ _EXPORTS = {
     "EvaluationReport": "evaluate",
     "EventDataset": "datasets",
     "GraphDataset": "graphs",
-    "ImageDataset": "datasets",
+    "ImageDataset": "images",
     "MultiVolumeCNN": "models",
     "PointNet": "models",
     "PredictionSummary": "predict",

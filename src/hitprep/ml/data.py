@@ -10,9 +10,10 @@ import h5py
 import numpy.typing as npt
 
 from hitprep.errors import ConfigError
-from hitprep.ml.datasets import EventDataset, ImageDataset
+from hitprep.ml.datasets import EventDataset
 from hitprep.ml.graphs import GraphDataset, is_graph
 from hitprep.ml.h5io import column_names, open_h5
+from hitprep.ml.images import ImageDataset
 from hitprep.ml.watchmal import WatchmalDataset, is_watchmal
 
 __all__ = ["default_inputs", "detect_kind", "open_dataset", "resolve_label"]

@@ -120,7 +120,7 @@ def evaluate(
         if err.key != schema.label:
             raise
         raise KeyInFileError(
-            err.key, file=data, available=err.available, what="label field (evaluate needs labels)"
+            err.key, file=data, available=err.available, what="evaluate needs labels: label field"
         ) from err
     if len(ds) == 0:
         msg = f"{data}: no events with labels in {list(schema.classes)} in the {chosen} split"

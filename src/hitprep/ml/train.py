@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.nn import functional
 
 from hitprep.errors import ConfigError
 from hitprep.ml.checkpoint import load_checkpoint, save_checkpoint
 from hitprep.ml.config import TrainConfig
 from hitprep.ml.data import open_dataset
 from hitprep.ml.datasets import EventDataset
-from hitprep.ml.device import pick_device, to_device
-from hitprep.ml.inference import run_model
+from hitprep.ml.device import pick_device
+from hitprep.ml.epochs import epoch_line, make_optimizer, move_optimizer, run_epoch
 from hitprep.ml.loader import make_loader
-from hitprep.ml.metrics import roc_curve
 from hitprep.ml.models import HitprepModel, build_model
 from hitprep.ml.schema import Schema, check_compatible
 from hitprep.ml.splits import split_rows
@@ -90,16 +86,6 @@ def resume_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> TrainCo
             msg = f"--resume: {key} cannot change in a resumed run (allowed: {sorted(RESUMABLE)})"
             raise ConfigError(msg)
     return load_checkpoint(last).config.replace(list(overrides))
-
-
-def _optimizer(model: torch.nn.Module, train: dict[str, Any]) -> torch.optim.Optimizer:
-    params = model.parameters()
-    lr, decay = train["learning_rate"], train["weight_decay"]
-    if train["optimizer"] == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=train["momentum"], weight_decay=decay)
-    if train["optimizer"] == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
-    return torch.optim.Adam(params, lr=lr, weight_decay=decay)
 
 
 def _datasets(config: TrainConfig) -> tuple[EventDataset, EventDataset, int]:
@@ -171,7 +157,7 @@ def train(
         history, start = ckpt.history, ckpt.epoch + 1
         for key in state:
             state[key] = type(state[key])(ckpt.state.get(key, state[key]))
-        optimizer = _optimizer(model, train_cfg)
+        optimizer = make_optimizer(model, train_cfg)
         if ckpt.optimizer_state is not None:
             optimizer.load_state_dict(ckpt.optimizer_state)
         log(f"resuming {out} after epoch {ckpt.epoch}")
@@ -188,9 +174,9 @@ def train(
         schema = found.with_stats(stats)
         torch.manual_seed(train_cfg["seed"])
         model = build_model(config.model["name"], schema, config.model)
-        optimizer = _optimizer(model, train_cfg)
+        optimizer = make_optimizer(model, train_cfg)
     model.to(device)
-    _move_optimizer(optimizer, device)
+    move_optimizer(optimizer, device)
     n_params = sum(p.numel() for p in model.parameters())
     log(
         f"data {train_ds.path}: {n_rows} events; train {len(train_ds)}, validation {len(val_ds)}"
@@ -199,29 +185,35 @@ def train(
     )
     log(f"model {model.name}: {n_params:,} parameters on {device}")
     shuffle = True if train_cfg["shuffle"] == "auto" else train_cfg["shuffle"]
-    loaders = {
-        "train": make_loader(
-            train_ds,
-            batch_size=train_cfg["batch_size"],
-            shuffle=shuffle,
-            seed=train_cfg["seed"],
-            num_workers=train_cfg["num_workers"],
-            pin_memory=device.type == "cuda",
-        ),
-        "val": make_loader(
-            val_ds,
-            batch_size=train_cfg["batch_size"],
-            num_workers=train_cfg["num_workers"],
-            pin_memory=device.type == "cuda",
-        ),
-    }
+    pin = device.type == "cuda"
+    workers = train_cfg["num_workers"]
+    batch_size = train_cfg["batch_size"]
+    train_loader = make_loader(
+        train_ds,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=train_cfg["seed"],
+        num_workers=workers,
+        pin_memory=pin,
+    )
+    val_loader = make_loader(val_ds, batch_size=batch_size, num_workers=workers, pin_memory=pin)
     stopped = train_cfg["patience"] > 0 and state["stale_epochs"] >= train_cfg["patience"]
     if start > train_cfg["epochs"] or stopped:
         why = "stopped early" if stopped else f"has {start - 1} epochs"
         log(f"{out}: the run {why}; nothing to do (raise train.epochs / patience to continue)")
     epoch = start
     while epoch <= train_cfg["epochs"] and not stopped:
-        record = _epoch(model, optimizer, loaders, device, schema, config, epoch, progress)
+        record = run_epoch(
+            model,
+            optimizer,
+            train_loader,
+            val_loader,
+            device=device,
+            epoch=epoch,
+            epochs=train_cfg["epochs"],
+            seed=train_cfg["seed"],
+            progress=progress,
+        )
         history.append(record)
         improved = record["val_loss"] < state["best_val_loss"] - train_cfg["min_delta"]
         if improved:
@@ -239,7 +231,7 @@ def train(
         if improved:
             save_checkpoint(best_path, **ckpt_args)
         save_checkpoint(last_path, **ckpt_args)
-        log(_epoch_line(record, train_cfg["epochs"], improved))
+        log(epoch_line(record, train_cfg["epochs"], improved))
         stopped = train_cfg["patience"] > 0 and state["stale_epochs"] >= train_cfg["patience"]
         if stopped:
             patience = train_cfg["patience"]
@@ -277,80 +269,3 @@ def _check_resumable(before: TrainConfig, now: TrainConfig) -> None:
     if changed:
         msg = f"--resume: {', '.join(changed)} differ from the run being resumed"
         raise ConfigError(msg)
-
-
-def _move_optimizer(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
-    for value in optimizer.state.values():
-        for key, tensor in value.items():
-            if isinstance(tensor, torch.Tensor) and key != "step":
-                value[key] = tensor.to(device)
-
-
-def _epoch(
-    model: HitprepModel,
-    optimizer: torch.optim.Optimizer,
-    loaders: dict[str, Any],
-    device: torch.device,
-    schema: Schema,
-    config: TrainConfig,
-    epoch: int,
-    progress: bool,
-) -> dict[str, Any]:
-    from tqdm import tqdm
-
-    started = time.perf_counter()
-    seed = config.train["seed"]
-    loaders["train"].sampler.set_epoch(epoch)
-    torch.manual_seed(seed * 100_003 + epoch)  # dropout: the same with or without a resume
-    model.train()
-    loss_sum, correct, n = 0.0, 0, 0
-    epochs = config.train["epochs"]
-    bar = tqdm(
-        loaders["train"],
-        desc=f"epoch {epoch}/{epochs}",
-        unit="batch",
-        disable=not progress,
-        leave=False,
-    )
-    for batch in bar:
-        batch = to_device(batch, device)
-        logits = model(batch)
-        loss = functional.cross_entropy(logits, batch["label"])
-        if not torch.isfinite(loss):
-            msg = (
-                f"training diverged in epoch {epoch} (loss {float(loss)});"
-                " lower train.learning_rate or check the inputs for NaN"
-            )
-            raise ConfigError(msg)
-        optimizer.zero_grad(set_to_none=True)
-        torch.autograd.backward(loss)
-        optimizer.step()
-        size = len(batch["label"])
-        loss_sum += loss.item() * size
-        correct += int((logits.argmax(1) == batch["label"]).sum())
-        n += size
-        bar.set_postfix(loss=f"{loss_sum / n:.4f}")
-    val = run_model(model, loaders["val"], device, progress=progress, desc="validation")
-    val_labels = val.labels if val.labels is not None else np.zeros(0, dtype=np.int64)
-    signal = schema.signal_index
-    _, _, auc = roc_curve(val_labels == signal, val.scores(signal))
-    return {
-        "epoch": epoch,
-        "train_loss": loss_sum / max(n, 1),
-        "train_accuracy": correct / max(n, 1),
-        "val_loss": float(val.loss if val.loss is not None else math.nan),
-        "val_accuracy": float(np.mean(val.probabilities.argmax(1) == val_labels)),
-        "val_auc": auc,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-
-
-def _epoch_line(record: dict[str, Any], epochs: int, improved: bool) -> str:
-    auc = record["val_auc"]
-    auc_text = f" auc {auc:.4f}" if auc is not None else ""
-    mark = " *" if improved else ""
-    return (
-        f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}"
-        f" acc {record['train_accuracy']:.3f} | validation loss {record['val_loss']:.4f}"
-        f" acc {record['val_accuracy']:.3f}{auc_text} | {record['seconds']:.1f} s{mark}"
-    )

@@ -1,0 +1,127 @@
+"""One training epoch, the optimizer, and the line printed per epoch."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional
+from torch.utils.data import DataLoader
+
+from hitprep.errors import ConfigError
+from hitprep.ml.datasets import Batch
+from hitprep.ml.device import to_device
+from hitprep.ml.inference import run_model
+from hitprep.ml.loader import ChunkShuffleSampler, EventShuffleSampler
+from hitprep.ml.metrics import roc_curve
+from hitprep.ml.models import HitprepModel
+
+__all__ = ["epoch_line", "make_optimizer", "move_optimizer", "run_epoch"]
+
+
+def make_optimizer(model: torch.nn.Module, train: dict[str, Any]) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD (with momentum) as the ``[train]`` table says."""
+    params = model.parameters()
+    lr, decay = train["learning_rate"], train["weight_decay"]
+    if train["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=train["momentum"], weight_decay=decay)
+    if train["optimizer"] == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=decay)
+
+
+def move_optimizer(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    """Optimizer state onto the parameters' device (after loading a checkpoint)."""
+    for value in optimizer.state.values():
+        for key, tensor in value.items():
+            if isinstance(tensor, torch.Tensor) and key != "step":
+                value[key] = tensor.to(device)
+
+
+def run_epoch(
+    model: HitprepModel,
+    optimizer: torch.optim.Optimizer,
+    train_loader: DataLoader[Batch],
+    val_loader: DataLoader[Batch],
+    *,
+    device: torch.device,
+    epoch: int,
+    epochs: int,
+    seed: int,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train one epoch, then score the validation split.
+
+    Shuffling (the sampler's ``set_epoch``) and dropout are seeded by ``seed`` and
+    ``epoch``, so an epoch repeats exactly whether or not the run was resumed before it.
+
+    Returns:
+        The history record: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``,
+        ``val_accuracy``, ``val_auc`` (signal class against the rest; None with one
+        class), ``seconds``.
+
+    Raises:
+        ConfigError: the loss is not finite (diverged, or NaN inputs).
+    """
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    sampler = train_loader.sampler
+    if isinstance(sampler, EventShuffleSampler | ChunkShuffleSampler):
+        sampler.set_epoch(epoch)
+    torch.manual_seed(seed * 100_003 + epoch)  # dropout: the same with or without a resume
+    model.train()
+    loss_sum, correct, n = 0.0, 0, 0
+    bar = tqdm(
+        train_loader,
+        desc=f"epoch {epoch}/{epochs}",
+        unit="batch",
+        disable=not progress,
+        leave=False,
+    )
+    for batch in bar:
+        batch = to_device(batch, device)
+        logits = model(batch)
+        loss = functional.cross_entropy(logits, batch["label"])
+        if not torch.isfinite(loss):
+            msg = (
+                f"training diverged in epoch {epoch} (loss {float(loss)});"
+                " lower train.learning_rate or check the inputs for NaN"
+            )
+            raise ConfigError(msg)
+        optimizer.zero_grad(set_to_none=True)
+        torch.autograd.backward(loss)
+        optimizer.step()
+        size = len(batch["label"])
+        loss_sum += loss.item() * size
+        correct += int((logits.argmax(1) == batch["label"]).sum())
+        n += size
+        bar.set_postfix(loss=f"{loss_sum / n:.4f}")
+    val = run_model(model, val_loader, device, progress=progress, desc="validation")
+    val_labels = val.labels if val.labels is not None else np.zeros(0, dtype=np.int64)
+    signal = model.schema.signal_index
+    _, _, auc = roc_curve(val_labels == signal, val.scores(signal))
+    return {
+        "epoch": epoch,
+        "train_loss": loss_sum / max(n, 1),
+        "train_accuracy": correct / max(n, 1),
+        "val_loss": float(val.loss if val.loss is not None else math.nan),
+        "val_accuracy": float(np.mean(val.probabilities.argmax(1) == val_labels)),
+        "val_auc": auc,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def epoch_line(record: dict[str, Any], epochs: int, improved: bool) -> str:
+    """``epoch 3/10: train loss ... | validation loss ... auc ... | 1.2 s *`` (* = best so far)."""
+    auc = record["val_auc"]
+    auc_text = f" auc {auc:.4f}" if auc is not None else ""
+    mark = " *" if improved else ""
+    return (
+        f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}"
+        f" acc {record['train_accuracy']:.3f} | validation loss {record['val_loss']:.4f}"
+        f" acc {record['val_accuracy']:.3f}{auc_text} | {record['seconds']:.1f} s{mark}"
+    )
