@@ -412,8 +412,11 @@ def writeback(
             f" {spec.seed}"
         )
         raise ConfigError(msg)
-    if spec.order not in ORDERS or spec.nonfinite not in NONFINITE:
+    if spec.order not in ORDERS:
         msg = f"order must be one of {', '.join(ORDERS)}, not {spec.order!r}"
+        raise ConfigError(msg)
+    if spec.nonfinite not in NONFINITE:
+        msg = f"nonfinite must be one of {', '.join(NONFINITE)}, not {spec.nonfinite!r}"
         raise ConfigError(msg)
     in_path, out_path = Path(input), check_output(output, overwrite=overwrite)
     if in_path.exists() and in_path.resolve() == out_path.resolve():

@@ -304,6 +304,12 @@ class WritebackSpec:
             for coll, fields in pre.items()
         }
         source = job.source
+        if source.get("format", "auto") not in ("auto", "root_tree"):
+            msg = (
+                f"{where} [source].format: writeback reads ROOT files (TTree or RNTuple); "
+                f"use 'auto' or 'root_tree', not {source['format']!r}"
+            )
+            raise ConfigError(msg)
         return cls(
             tree=source.get("tree") or "Events",
             step=int(source["step"]),
