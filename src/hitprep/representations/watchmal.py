@@ -141,7 +141,7 @@ class WatchmalRepresentation(Representation):
             if name not in self._spool:
                 # closed in finish(); an anonymous file the OS deletes whatever happens
                 self._spool[name] = tempfile.TemporaryFile(prefix="hitprep-watchmal-")  # noqa: SIM115
-            self._spool[name].write(np.ascontiguousarray(column).tobytes())
+            np.ascontiguousarray(column).tofile(self._spool[name])
         return arrays
 
     def finish(self, sink: HDF5Sink) -> None:

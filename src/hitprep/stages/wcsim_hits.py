@@ -144,8 +144,7 @@ class TriggerSelection(Stage):
         coll = batch[self.source]
         n_hits = counts(coll)
         cols = {c: flat_column(coll, c) for c in self.columns}
-        time = cols["time"].astype(np.float64)
-        keep = np.ones(len(time), dtype=bool)
+        time: npt.NDArray[Any] = cols["time"]
         if self.source == "digi_hits":
             trig = batch["triggers"]
             n_trig = counts(trig)
@@ -155,30 +154,37 @@ class TriggerSelection(Stage):
             missing = int((chosen < 0).sum())
             if missing:
                 ctx.accounting.items_read[NO_TRIGGER] += missing
-            hit_event = event_index(n_hits)
-            hit_trigger = flat_column(coll, "trigger").astype(np.int64)
-            keep = hit_trigger == chosen[hit_event]
-            slot = offsets_from_counts(n_trig)[hit_event] + hit_trigger
-            time += self._shift(trig, slot, keep)
-        time += self.time_offset
+            hit_trigger = flat_column(coll, "trigger")
+            keep = hit_trigger == np.repeat(chosen, n_hits)
+            cols = {c: v[keep] for c, v in cols.items()}
+            n_hits = _kept(keep, n_hits)
+            time = cols["time"]
+            if self.time_shift != "none":
+                slot = np.repeat(offsets_from_counts(n_trig)[:-1] + chosen, n_hits)
+                time = time + self._shift(trig)[slot]
+        if self.time_offset:
+            time = time + self.time_offset
         if self.max_time > 0:
-            keep &= time < self.max_time
-        kept = np.bincount(event_index(n_hits)[keep], minlength=len(batch))
-        columns = {c: cols[c][keep] for c in self.columns}
-        columns["time"] = time[keep].astype(np.float32)
-        hits = jagged_from_flat(columns, offsets_from_counts(kept))
+            early = time < self.max_time
+            cols = {c: v[early] for c, v in cols.items()}
+            time, n_hits = time[early], _kept(early, n_hits)
+        cols["time"] = time.astype(np.float32, copy=False)
+        hits = jagged_from_flat(cols, offsets_from_counts(n_hits))
         return ak.with_field(batch, hits, "hits")
 
-    def _shift(
-        self, trig: ak.Array, slot: npt.NDArray[np.int64], keep: npt.NDArray[np.bool_]
-    ) -> npt.NDArray[np.float64]:
-        shift = np.zeros(len(slot))
+    def _shift(self, trig: ak.Array) -> npt.NDArray[np.float64]:
+        """Time shift of each trigger (flat, all events)."""
         if self.time_shift == "trigger_time":
-            shift[keep] = flat_column(trig, "time")[slot[keep]]
-        elif self.time_shift == "trigger_info":
-            delta = flat_column(trig, "info_2") - flat_column(trig, "info_1")
-            shift[keep] = np.nan_to_num(delta[slot[keep]], nan=0.0)
-        return shift
+            return np.asarray(flat_column(trig, "time"), dtype=np.float64)
+        delta = flat_column(trig, "info_2") - flat_column(trig, "info_1")
+        return np.asarray(np.nan_to_num(delta.astype(np.float64), nan=0.0), dtype=np.float64)
+
+
+def _kept(mask: npt.NDArray[np.bool_], n_per_event: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Items per event that ``mask`` (flat, aligned with the events' items) keeps."""
+    total = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+    offsets = offsets_from_counts(n_per_event)
+    return np.asarray(total[offsets[1:]] - total[offsets[:-1]], dtype=np.int64)
 
 
 def build_stages(job: Job, options: BuildOptions) -> Sequence[Stage]:
