@@ -178,7 +178,7 @@ def test_graph_offsets_are_shifted_across_shards(
 ) -> None:
     graph = load_job("km3net_graph")
     merged = tmp_path / "graph.h5"
-    _convert(graph, inputs[:3], merged, km3net_detx, workers=2)
+    _convert(graph, inputs[:3], merged, km3net_detx)
     with h5py.File(merged) as f:
         x, idx = f["x"][:], f["x_indices"][:]
     starts = np.concatenate([[0], np.cumsum(idx["n_items"])[:-1]])
@@ -290,7 +290,7 @@ def test_virtual_output_reads_from_anywhere(
     job: Job, inputs: list[Path], km3net_detx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "out" / "v.h5"
-    _convert(job, inputs, out, km3net_detx, virtual=True, workers=2)
+    _convert(job, inputs, out, km3net_detx, virtual=True)
     _convert(job, inputs, tmp_path / "plain.h5", km3net_detx)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -325,7 +325,7 @@ def test_corrupt_input_fails_the_job_and_names_it(
     assert not out.exists()
     _no_partials(tmp_path)
 
-    assert main([*args, "--workers", "2", "--keep-going"]) == 3
+    assert main([*args, "--keep-going"]) == 3
     captured = capsys.readouterr()
     assert f"{(N_FILES - 1) * EVENTS} written" in captured.out and "1 failed" in captured.out
     failed_lines = [line for line in captured.err.splitlines() if "failed:" in line]

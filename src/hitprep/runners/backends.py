@@ -1,10 +1,12 @@
 """Where tasks run: this process, local worker processes, or a Dask cluster.
 
-Every backend runs :func:`hitprep.runners.tasks.execute` on ``(spec, task, shard)``
-calls and yields the results as they finish (in any order); the caller merges
-them in task order. Progress comes back while tasks run: through a queue from
-worker processes, through Dask's event log (``log_event``/``subscribe_topic``)
-from Dask workers. Dask is imported only by :func:`dask_backend`.
+Every backend runs :class:`Call` s (a top-level function, e.g.
+:func:`hitprep.runners.tasks.execute`, and its arguments) and yields their
+:class:`~hitprep.runners.tasks.TaskResult` s as they finish, in any order; the
+caller puts them in task order. Each function takes a keyword ``report`` through
+which progress comes back while it runs: through a queue from worker processes,
+through Dask's event log (``log_event``/``subscribe_topic``) from Dask workers.
+Dask is imported only by :func:`dask_backend`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ import multiprocessing as mp
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from pathlib import Path
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from hitprep.errors import ConfigError, SchedulerError
-from hitprep.runners.tasks import Report, Task, TaskResult, WorkSpec, execute
+from hitprep.runners.tasks import Report, TaskResult
 
 __all__ = [
     "Backend",
@@ -33,8 +35,20 @@ __all__ = [
     "dask_backend",
 ]
 
-#: one task to run: the job, the task and the path of its shard
-Call = tuple[WorkSpec, Task, str]
+
+@dataclass(frozen=True)
+class Call:
+    """One task to run: ``fn(*args, report=...)`` returns its result.
+
+    ``fn`` must be a module-level function (worker processes import it by name).
+    """
+
+    index: int
+    fn: Callable[..., TaskResult]
+    args: tuple[Any, ...]
+
+    def __call__(self, report: Report) -> TaskResult:
+        return self.fn(*self.args, report=report)
 
 
 class Backend(abc.ABC):
@@ -75,10 +89,10 @@ class SerialBackend(Backend):
         self._cancelled = False
 
     def results(self, calls: Sequence[Call], report: Report) -> Iterator[TaskResult]:
-        for spec, task, shard in calls:
+        for call in calls:
             if self._cancelled:
                 return
-            yield execute(spec, task, Path(shard), report)
+            yield call(report)
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -99,9 +113,9 @@ def _queue_report(index: int, kind: str, n: int) -> None:
         _QUEUE.put((index, kind, n))
 
 
-def _process_entry(spec: WorkSpec, task: Task, shard: str) -> TaskResult:
+def _process_entry(call: Call) -> TaskResult:
     """What a worker process runs (a top-level function: spawn-safe)."""
-    return execute(spec, task, Path(shard), _queue_report)
+    return call(_queue_report)
 
 
 class ProcessBackend(Backend):
@@ -124,9 +138,7 @@ class ProcessBackend(Backend):
             initargs=(queue,),
         )
         try:
-            tasks: dict[Future[TaskResult], Task] = {}
-            for spec, task, shard in calls:
-                tasks[pool.submit(_process_entry, spec, task, shard)] = task
+            tasks = {pool.submit(_process_entry, call): call.index for call in calls}
             self._futures = list(tasks)
             for future in as_completed(tasks):
                 if future.cancelled():
@@ -135,7 +147,7 @@ class ProcessBackend(Backend):
                     yield future.result()
                 except Exception as err:  # the worker died (killed, out of memory)
                     reason = f"worker process died: {type(err).__name__}: {err}"
-                    yield TaskResult(tasks[future].index, error=reason)
+                    yield TaskResult(tasks[future], error=reason)
         finally:  # waits for running tasks, so that none writes a shard after we return
             pool.shutdown(wait=True, cancel_futures=True)
             queue.put(None)
@@ -160,14 +172,14 @@ def _distributed() -> Any:
     return importlib.import_module("distributed")
 
 
-def _dask_entry(spec: WorkSpec, task: Task, shard: str, topic: str) -> TaskResult:
+def _dask_entry(call: Call, topic: str) -> TaskResult:
     """What a Dask worker runs; progress goes to the scheduler's event log under ``topic``."""
     worker = _distributed().get_worker()
 
     def report(index: int, kind: str, n: int) -> None:
         worker.log_event(topic, [index, kind, n])
 
-    return execute(spec, task, Path(shard), report)
+    return call(report)
 
 
 class DaskBackend(Backend):
@@ -191,11 +203,10 @@ class DaskBackend(Backend):
         self.client.subscribe_topic(topic, lambda event: report(*event[1]))
         clean = False
         try:
-            tasks: dict[Any, Task] = {}
-            for spec, task, shard in calls:
-                key = f"hitprep-task-{task.index}-{run}"
-                future = self.client.submit(_dask_entry, spec, task, shard, topic, key=key)
-                tasks[future] = task
+            tasks: dict[Any, int] = {}
+            for call in calls:
+                key = f"hitprep-task-{call.index}-{run}"
+                tasks[self.client.submit(_dask_entry, call, topic, key=key)] = call.index
             self._futures = list(tasks)
             for future in dask_completed(list(tasks), loop=self.client.loop):
                 if future.cancelled():
@@ -204,7 +215,7 @@ class DaskBackend(Backend):
                     yield future.result()
                 except Exception as err:  # a worker died (KilledWorker), or was lost
                     reason = f"Dask worker failed: {type(err).__name__}: {err}"
-                    yield TaskResult(tasks[future].index, error=reason)
+                    yield TaskResult(tasks[future], error=reason)
             clean = True
         finally:
             if not clean:

@@ -23,10 +23,24 @@ from hitprep.config import Job
 from hitprep.errors import ConfigError, TaskError
 from hitprep.pipeline import Accounting, Pipeline
 from hitprep.provenance import input_records, provenance_attrs
-from hitprep.runners.backends import Backend, ProcessBackend, SerialBackend, dask_backend
+from hitprep.runners.backends import (
+    Backend,
+    Call,
+    ProcessBackend,
+    SerialBackend,
+    dask_backend,
+)
 from hitprep.runners.manifest import PartsFolder, parts_folder
 from hitprep.runners.merge import Merger
-from hitprep.runners.tasks import Task, TaskResult, WorkSpec, open_input, run_range, task_key
+from hitprep.runners.tasks import (
+    Task,
+    TaskResult,
+    WorkSpec,
+    execute,
+    open_input,
+    run_range,
+    task_key,
+)
 from hitprep.sinks.hdf5 import HDF5Sink, check_output
 
 __all__ = ["FAILED_REASON", "Summary", "TaskFailure", "convert", "plan_tasks"]
@@ -387,7 +401,11 @@ def _sharded(
             done[index] = reused[index]
             tracker.finish(index, _events(reused[index]))
             merger.add(index, parts.folder / reused[index]["shard"])
-        calls = [(spec, t, str(parts.shard_path(t))) for t in tasks if t.index not in reused]
+        calls = [
+            Call(t.index, execute, (spec, t, parts.shard_path(t)))
+            for t in tasks
+            if t.index not in reused
+        ]
         for result in backend.results(calls, tracker):
             task = tasks[result.index]
             peak = max(peak, result.peak_rss_mib)

@@ -241,7 +241,7 @@ def checksum(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def execute(spec: WorkSpec, task: Task, shard: Path, report: Report = _no_report) -> TaskResult:
+def execute(spec: WorkSpec, task: Task, shard: Path, *, report: Report = _no_report) -> TaskResult:
     """Run one task into its own shard (a complete HDF5 file, written atomically).
 
     Never raises for a bad input or job: the error comes back in the result, as
