@@ -15,7 +15,7 @@ from pathlib import Path
 __all__ = ["DEMOS", "main"]
 
 #: demo modules in :mod:`hitprep.demos`, run in this order
-DEMOS = ["km3net", "km3net_graph", "ml", "nanoaod", "wcsim"]
+DEMOS = ["km3net", "km3net_graph", "ml", "nanoaod", "wcsim", "ldmx", "acts"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,8 @@ equal to the last edge; values outside the edges and NaN fall in no bin.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -28,28 +30,79 @@ def check_edges(name: str, edges: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return e
 
 
+#: most cells of the lookup grid of unequal edges (else a binary search)
+_MAX_CELLS = 1 << 16
+#: up to this many bins a binary search is as fast as arithmetic
+_SEARCH_BINS = 12
+
+
 def bin_index(values: npt.ArrayLike, edges: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     """Bin number of each value; -1 below the first edge, ``len(edges) - 1`` above the last.
 
     NaN counts as above. Matches ``np.histogramdd``: the last edge belongs to the last bin.
-    Equally spaced edges take an arithmetic guess corrected against the edges themselves
-    (exact, and faster than a binary search); others use ``np.searchsorted``.
+
+    How, exactly and fast: a first guess from arithmetic (equal bins: ``(v - e0) / width``;
+    unequal bins: a lookup grid of cells at most half a bin wide), then one correction
+    against the edges themselves, which can move the guess by one bin. float32 values are
+    compared in float32 against the edges rounded up to float32 (``v < e`` exactly when
+    ``v < round_up(e)``), without converting the values. Few bins: ``np.searchsorted``.
 
     Example:
         >>> bin_index(np.array([-1.0, 0.0, 0.5, 1.0, 2.0]), np.array([0.0, 0.5, 1.0])).tolist()
         [-1, 0, 1, 1, 2]
     """
-    v = np.asarray(values, dtype=np.float64)
+    v = np.asarray(values)
+    if v.dtype != np.float32:
+        v = v.astype(np.float64, copy=False)
     n = len(edges) - 1
-    width = (edges[-1] - edges[0]) / n
-    if n > 1 and np.allclose(np.diff(edges), width, rtol=1e-9, atol=0.0):
-        guess = np.floor((v - edges[0]) * (1.0 / width))
-        np.clip(guess, 0, n - 1, out=guess)
-        guess[np.isnan(guess)] = 0
-        g = guess.astype(np.int64)
-        idx: npt.NDArray[np.int64] = g - (v < edges[g]) + (v >= edges[g + 1])
+    lower: npt.NDArray[np.floating[Any]] = edges[:-1].copy()
+    upper: npt.NDArray[np.floating[Any]] = edges[1:].copy()
+    upper[-1] = np.nextafter(edges[-1], np.inf)  # the last edge belongs to the last bin
+    if v.dtype == np.float32:
+        lower, upper = _round_up32(edges[:-1]), _round_up32(upper.astype(np.float64))
+    grid = _grid(edges) if n > _SEARCH_BINS else None
+    if grid is None:
+        idx: npt.NDArray[np.int64] = (
+            np.searchsorted(np.append(lower, upper[-1]), v, side="right").astype(np.int64) - 1
+        )
         idx[np.isnan(v)] = n
-    else:
-        idx = np.searchsorted(edges, v, side="right").astype(np.int64) - 1
-    idx[v == edges[-1]] = n - 1
+        return idx
+    start, scale, table = grid
+    t = np.subtract(v, start, dtype=np.float64)
+    t *= scale
+    np.fmin(t, (n if table is None else len(table)) - 1, out=t)  # NaN -> the last cell
+    np.maximum(t, 0, out=t)
+    g = t.astype(np.int64)  # truncation is floor for t >= 0
+    if table is not None:
+        g = table[g]
+    idx = g - (v < lower[g])
+    idx += ~(v < upper[g])  # above the bin (NaN compares False): the next one
     return idx
+
+
+def _grid(
+    edges: npt.NDArray[np.float64],
+) -> tuple[float, float, npt.NDArray[np.int64] | None] | None:
+    """``(start, cells per unit, table)``: the cell of v is ``(v - start) * scale``; its bin
+    guess is ``table[cell]`` (``None``: the cell is the bin, for equal bins). ``None`` when
+    the grid would be too fine."""
+    n = len(edges) - 1
+    span = float(edges[-1] - edges[0])
+    widths = np.diff(edges)
+    if np.allclose(widths, span / n, rtol=1e-9, atol=0.0):
+        return float(edges[0]), n / span, None
+    cells = 2.0 * span / float(widths.min())  # cells of at most half the narrowest bin
+    if not cells <= _MAX_CELLS:
+        return None
+    k = int(np.ceil(cells))
+    left = edges[0] + np.arange(k) * (span / k)
+    table = np.clip(np.searchsorted(edges, left, side="right") - 1, 0, n - 1)
+    return float(edges[0]), k / span, table.astype(np.int64)
+
+
+def _round_up32(e: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    """The smallest float32 >= each value."""
+    out = e.astype(np.float32)
+    low = out.astype(np.float64) < e
+    out[low] = np.nextafter(out[low], np.float32(np.inf))
+    return out
