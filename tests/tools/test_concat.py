@@ -10,6 +10,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from hitprep_files import events_factory, read_events, same_event, write_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,21 +19,24 @@ from hitprep.errors import FileFormatError
 from hitprep.tools.concat import concat, merge_accounting
 
 
-def test_concat_round_trip_and_provenance(
-    make_events: Callable[..., Path], read: Any, same: Any, tmp_path: Path
-) -> None:
+@pytest.fixture
+def make_events(tmp_path: Path) -> Callable[..., Path]:
+    return events_factory(tmp_path)
+
+
+def test_concat_round_trip_and_provenance(make_events: Callable[..., Path], tmp_path: Path) -> None:
     a = make_events([3, 0, 5, 2], uid0=0)
     b = make_events([1, 4, 0], uid0=100, hist_offset=10, geometry=2.0)
     out = tmp_path / "c.h5"
     summary = concat([a, b], out, max_ram=200)  # tiny blocks: several per input
     assert summary.events == 7
     assert "geometry/radius" in summary.detail  # differs: dropped and said
-    got = read(out)
+    got = read_events(out)
     assert len(got) == 7
-    for ev, ref in zip(got[:4], read(a), strict=True):
-        assert same(ref, ev)
-    for ev, ref in zip(got[4:], read(b), strict=True):
-        assert same(ref, ev, file_shift=2)  # a has two input records
+    for ev, ref in zip(got[:4], read_events(a), strict=True):
+        assert same_event(ref, ev)
+    for ev, ref in zip(got[4:], read_events(b), strict=True):
+        assert same_event(ref, ev, file_shift=2)  # a has two input records
     with h5py.File(out) as f, h5py.File(a) as fa:
         for name in ("x", "x_indices", "img", "hit_time", "event_info"):
             assert f[name].chunks == fa[name].chunks
@@ -66,8 +70,6 @@ def test_concat_round_trip_and_provenance(
 def test_concat_keeps_every_event_once(
     sizes: list[list[int]], budget: int, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from conftest import read_events, same_event, write_events
-
     folder = tmp_path_factory.mktemp("concat")
     files = [
         write_events(folder / f"{i}.h5", s, uid0=1000 * i, chunks=1) for i, s in enumerate(sizes)

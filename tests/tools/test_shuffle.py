@@ -10,6 +10,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from hitprep_files import events_factory, read_events, same_event, write_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,11 @@ from hitprep.cli import main
 from hitprep.errors import FileFormatError, HitprepError
 from hitprep.tools.eventfile import EventFile
 from hitprep.tools.shuffle import permutation, shuffle
+
+
+@pytest.fixture
+def make_events(tmp_path: Path) -> Callable[..., Path]:
+    return events_factory(tmp_path)
 
 
 @settings(
@@ -30,8 +36,6 @@ from hitprep.tools.shuffle import permutation, shuffle
 def test_shuffle_permutes_every_dataset_alike(
     sizes: list[int], seed: int, budget: int, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from conftest import read_events, same_event, write_events
-
     folder = tmp_path_factory.mktemp("shuffle")
     src = write_events(folder / "in.h5", sizes, chunks=3)
     out = folder / "out.h5"

@@ -10,12 +10,18 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from hitprep_files import events_factory, read_events, same_event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hitprep.cli import main
 from hitprep.errors import ConfigError, KeyInFileError
 from hitprep.tools.split import assign, split
+
+
+@pytest.fixture
+def make_events(tmp_path: Path) -> Callable[..., Path]:
+    return events_factory(tmp_path)
 
 
 @settings(max_examples=200, deadline=None)
@@ -54,21 +60,19 @@ def test_index_files(make_events: Callable[..., Path], tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(40))
 
 
-def test_files_by_run_keep_groups_whole(
-    make_events: Callable[..., Path], read: Any, same: Any, tmp_path: Path
-) -> None:
+def test_files_by_run_keep_groups_whole(make_events: Callable[..., Path], tmp_path: Path) -> None:
     src = make_events([3, 0, 2, 5, 1, 4, 2, 2, 1, 3, 0, 6], runs=4)
     split(src, [0.5, 0.5], by="run", seed=2, files=True, prefix=tmp_path / "p", max_ram=100)
-    events = {int(ev["event_info"]["event_id"]): ev for ev in read(src)}
+    events = {int(ev["event_info"]["event_id"]): ev for ev in read_events(src)}
     seen: list[int] = []
     runs: list[set[int]] = []
     for name in ("train", "test"):
         path = tmp_path / f"p_{name}.h5"
-        got = read(path)
+        got = read_events(path)
         ids = [int(ev["event_info"]["event_id"]) for ev in got]
         assert ids == sorted(ids)  # input order kept
         for ev in got:
-            assert same(events[int(ev["event_info"]["event_id"])], ev)
+            assert same_event(events[int(ev["event_info"]["event_id"])], ev)
         seen += ids
         runs.append({int(ev["event_info"]["run_id"]) for ev in got})
         with h5py.File(path) as f:

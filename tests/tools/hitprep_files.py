@@ -1,4 +1,7 @@
-"""Synthetic hitprep outputs for the dataset tools, and a reader of them event by event.
+"""Synthetic hitprep outputs for the dataset-tool tests, and a reader of them event by event.
+
+Imported by the tests of this folder (not a conftest: ``from conftest import`` elsewhere
+must keep finding ``tests/conftest.py``).
 
 Every event carries a unique ``uid`` (in ``event_info.event_id``, in column 0 of every
 node of ``x`` and in every WatChMaL-style hit), so that any reordering can be traced.
@@ -13,7 +16,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-import pytest
 
 from hitprep.events import offsets_from_counts
 from hitprep.sinks.hdf5 import HDF5Sink
@@ -135,21 +137,11 @@ def same_event(a: dict[str, Any], b: dict[str, Any], *, file_shift: int = 0) -> 
     return True
 
 
-@pytest.fixture
-def make_events(tmp_path: Path) -> Callable[..., Path]:
-    counter = iter(range(1000))
+def events_factory(folder: Path) -> Callable[..., Path]:
+    """``make(n_nodes, **options)`` writing numbered files into ``folder``."""
+    counter = iter(range(10**6))
 
     def make(n_nodes: list[int], **options: Any) -> Path:
-        return write_events(tmp_path / f"in{next(counter)}.h5", n_nodes, **options)
+        return write_events(folder / f"in{next(counter)}.h5", n_nodes, **options)
 
     return make
-
-
-@pytest.fixture
-def read() -> Callable[[Path], list[dict[str, Any]]]:
-    return read_events
-
-
-@pytest.fixture
-def same() -> Callable[..., bool]:
-    return same_event
