@@ -42,9 +42,8 @@ from hitprep.config import Job
 from hitprep.errors import ConfigError
 from hitprep.pipeline import Context, Pipeline
 from hitprep.provenance import input_records, provenance_attrs
+from hitprep.runners.tasks import open_input
 from hitprep.sinks.hdf5 import HDF5Sink, check_output
-from hitprep.sources import open_source
-from hitprep.sources.base import Source
 from hitprep.tools.shuffle import shuffle
 
 __all__ = ["MixSummary", "mix"]
@@ -78,12 +77,6 @@ class _Part:
     mass: float  # signal mass; NaN for background (drawn later)
 
 
-def _open(job: Job, path: Path) -> Source:
-    src = job.source
-    options = {k: src[k] for k in ("tree", "collections", "groups") if src.get(k)}
-    return open_source(path, format=src["format"], **options)
-
-
 def _plan(
     job: Job,
     signal: Mapping[float, Sequence[Path]],
@@ -96,7 +89,7 @@ def _plan(
     def take(paths: Sequence[Path], n: int, what: str, **part: Any) -> list[_Part]:
         sizes = []
         for p in paths:
-            with _open(job, p) as s:
+            with open_input(job, p) as s:
                 sizes.append(s.num_events)
         if sum(sizes) < n:
             held = ", ".join(f"{p} ({k})" for p, k in zip(paths, sizes, strict=True))
@@ -180,7 +173,7 @@ def mix(
         with HDF5Sink(unshuffled, compression=compression, compression_level=level) as sink:
             drawn = 0
             for index, part in enumerate(parts):
-                with _open(job, part.path) as src:
+                with open_input(job, part.path) as src:
                     wanted = pipeline.fields_for(src)
                     ctx = Context(str(src.path), index, pipeline.accounting)
                     step = job.source["step"]
