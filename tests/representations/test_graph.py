@@ -142,11 +142,7 @@ def test_truncation_to_2000_keeps_an_ordered_seeded_subset(
         found = [position.get(row.tobytes(), -1) for row in x[e]]
         assert min(found) >= 0
         assert np.all(np.diff(found) > 0)
-    other = load_job("km3net_graph_fixed", overrides=["graph.seed=7"])
-    c = tmp_path / "c.h5"
-    convert(other, [km3net_h5], c, detx=km3net_detx, step=250)
-    with h5py.File(c) as fc:
-        assert not np.array_equal(fc["x"][:50], x[:50])
+    # another seed draws another subset: test_graph_properties.py
 
 
 def _convert_error(tmp_path: Path, km3net_h5: Path, km3net_detx: Path, *sets: str) -> str:
