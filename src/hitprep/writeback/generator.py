@@ -225,7 +225,7 @@ def apply_generator(
             columns or non-numbers; the message names the model and the rows.
     """
     rows = len(conditioning)
-    out = np.empty((rows, outputs), dtype=np.float64)
+    out = np.empty((rows, outputs), dtype=np.float64, order="F")
     for start in range(0, rows, batch_size):
         stop = min(start + batch_size, rows)
         span = f"{where} rows {first_row + start}:{first_row + stop}"
@@ -234,7 +234,10 @@ def apply_generator(
         except Exception as err:
             msg = f"{span}: model {generator.name!r} failed: {type(err).__name__}: {err}"
             raise ModelError(msg) from err
-        out[start:stop] = _check_output(
+        checked = _check_output(
             result, rows=stop - start, outputs=outputs, where=span, name=generator.name
         )
+        if stop - start == rows and checked is not conditioning:
+            return checked  # one batch: no copy
+        out[start:stop] = checked
     return out

@@ -71,13 +71,16 @@ class ObjectTable:
 
     def take_events(self, events: npt.ArrayLike) -> ObjectTable:
         """The table of events ``events`` (any order, repeats allowed)."""
-        rows = item_index(self.counts, events)
         take = np.asarray(events, dtype=np.int64)
+        n = len(self.counts)
+        if len(take) == n and (n == 0 or (take[0] == 0 and np.all(np.diff(take) == 1))):
+            return self  # every event once, in order
+        rows = item_index(self.counts, take)
         return ObjectTable({k: v[rows] for k, v in self.columns.items()}, self.counts[take])
 
     def matrix(self, fields: Sequence[str]) -> npt.NDArray[np.float64]:
-        """``(rows, len(fields))`` float64 matrix of the named columns."""
-        out = np.empty((self.num_objects, len(fields)), dtype=np.float64)
+        """``(rows, len(fields))`` float64 matrix of the named columns (column-major)."""
+        out = np.empty((self.num_objects, len(fields)), dtype=np.float64, order="F")
         for j, name in enumerate(fields):
             out[:, j] = self.columns[name]
         return out
