@@ -32,7 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _measure import measure
 
-from hitprep.tools.eventfile import EventFile, parse_size
+from hitprep.tools.eventfile import EventFile
+from hitprep.tools.records import parse_size
 
 
 def main() -> int:

@@ -23,14 +23,8 @@ import numpy.typing as npt
 
 from hitprep.errors import ConfigError, FileFormatError
 from hitprep.sinks.hdf5 import HDF5Sink, check_output
-from hitprep.tools.eventfile import (
-    EventFile,
-    EventWriter,
-    ToolSummary,
-    json_attr,
-    parse_size,
-    tool_record,
-)
+from hitprep.tools.eventfile import EventFile, EventWriter
+from hitprep.tools.records import ToolSummary, json_attr, parse_size, tool_record
 
 __all__ = ["check_compatible", "concat", "merge_accounting"]
 

@@ -28,16 +28,8 @@ import numpy.typing as npt
 from hitprep.errors import ConfigError, HitprepError
 from hitprep.events import offsets_from_counts
 from hitprep.sinks.hdf5 import HDF5Sink, check_output
-from hitprep.tools.eventfile import (
-    Block,
-    EventFile,
-    EventWriter,
-    ToolSummary,
-    gather_ranges,
-    parse_size,
-    spans,
-    tool_record,
-)
+from hitprep.tools.eventfile import Block, EventFile, EventWriter, gather_ranges, spans
+from hitprep.tools.records import ToolSummary, parse_size, tool_record
 
 __all__ = ["permutation", "shuffle"]
 
@@ -87,8 +79,8 @@ def shuffle(
         sizes = src.event_bytes()
         # blocks and buckets of a third of the budget: with the reordered copy and the row
         # indices made while reordering, event data in memory stay within the budget
-        part = max(budget // 3, 1)
-        if len(sizes) and int(sizes.max()) > part:
+        limit = max(budget // 3, 1)
+        if len(sizes) and int(sizes.max()) > limit:
             big = int(np.argmax(sizes))
             msg = (
                 f"{src.path}: event {big} alone takes {int(sizes[big]):,} bytes, more than a"
@@ -101,7 +93,7 @@ def shuffle(
         bar = stack.enter_context(
             tqdm(total=2 * src.n_events, unit="ev", disable=not progress, desc="shuffle")
         )
-        if int(sizes.sum()) <= part:
+        if int(sizes.sum()) <= limit:
             passes = 1
             if src.n_events:
                 writer.append(src.read(0, src.n_events).take(perm, src.groups))
@@ -112,7 +104,7 @@ def shuffle(
             scratch = stack.enter_context(
                 HDF5Sink(scratch_dir / f".{out.name}.scratch.h5", overwrite=True, compression=None)
             )
-            _two_passes(src, perm, sizes, part, scratch, writer, bar.update)
+            _two_passes(src, perm, sizes, limit, scratch, writer, bar.update)
         for name in src.summaries:  # the same events: summaries still hold
             sink.write(name, src.datasets[name][()], attrs=dict(src.datasets[name].attrs))
         sink.set_attrs(src.attrs())
@@ -138,7 +130,7 @@ def _two_passes(
     src: EventFile,
     perm: npt.NDArray[np.int64],
     sizes: npt.NDArray[np.int64],
-    part: int,
+    limit: int,
     scratch: HDF5Sink,
     writer: EventWriter,
     update: Callable[[int], object],
@@ -146,9 +138,9 @@ def _two_passes(
     """Scatter blocks of the input into per-bucket runs (pass 1), gather each bucket (pass 2).
 
     Memory: pass 1 holds one input block and one bucket's share of it; pass 2 holds one
-    bucket (filled in place, in its final order) and one run of it: each at most ``part``.
+    bucket (filled in place, in its final order) and one run of it: each at most ``limit``.
     """
-    buckets = spans(sizes[perm], part)  # consecutive output positions, <= part bytes each
+    buckets = spans(sizes[perm], limit)  # consecutive output positions, <= limit bytes each
     bucket_of_position = np.repeat(np.arange(len(buckets)), [b - a for a, b in buckets])
     dest = np.empty_like(perm)
     dest[perm] = np.arange(len(perm), dtype=np.int64)
@@ -156,7 +148,7 @@ def _two_passes(
     # pass 1: input blocks -> scratch, each block's events in runs by bucket
     staged = EventWriter(scratch, src, keep_options=False)
     runs, scratch_ids = [], []  # events per (block, bucket); input event of each scratch row
-    for a, b in spans(sizes, part):
+    for a, b in spans(sizes, limit):
         block = src.read(a, b)
         order = np.argsort(bucket_of_event[a:b], kind="stable")
         per_bucket = np.bincount(bucket_of_event[a:b], minlength=len(buckets))

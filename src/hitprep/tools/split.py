@@ -24,13 +24,8 @@ import numpy.typing as npt
 
 from hitprep.errors import ConfigError, KeyInFileError
 from hitprep.sinks.hdf5 import HDF5Sink, check_output
-from hitprep.tools.eventfile import (
-    EventFile,
-    EventWriter,
-    ToolSummary,
-    parse_size,
-    tool_record,
-)
+from hitprep.tools.eventfile import EventFile, EventWriter
+from hitprep.tools.records import ToolSummary, parse_size, tool_record
 
 __all__ = ["ALIASES", "assign", "default_names", "split"]
 
