@@ -216,6 +216,8 @@ class ImageRepresentation(Representation):
         self.spec = spec
         self.stats = BinStats(spec) if bin_stats else None
         self.required = frozenset(f"{spec.collection}.{f}" for f in spec.fields)
+        if not any(f.startswith(("pos_", "dir_")) for f in spec.fields):
+            self.missing_hint = ""  # the calibration hint only helps with positions
 
     def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
         return {self.spec.name: make_images(batch, self.spec, stats=self.stats)}

@@ -59,7 +59,7 @@ from hitprep.representations.binning import bin_index, check_edges
 from hitprep.sinks.hdf5 import HDF5Sink
 
 __all__ = [
-    "FORMATS",
+    "IMAGE_FORMATS",
     "LdmxImageRepresentation",
     "LdmxImageSpec",
     "build_representations",
@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 #: image formats and their number of channels (``None``: ``depth``)
-FORMATS: dict[str, int | None] = {"xyz": 3, "z_split": None}
+IMAGE_FORMATS: dict[str, int | None] = {"xyz": 3, "z_split": None}
 _SPACINGS = ("linear", "log")
 #: largest number of pixels accumulated in one pass (bounds the int64 counting buffer)
 _MAX_CELLS = 1 << 24
@@ -125,8 +125,8 @@ class LdmxImageSpec:
     collection: str = "hits"
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            msg = f"image {self.name!r}: format must be one of {', '.join(FORMATS)}"
+        if self.format not in IMAGE_FORMATS:
+            msg = f"image {self.name!r}: format must be one of {', '.join(IMAGE_FORMATS)}"
             msg += f", got {self.format!r}"
             raise ConfigError(msg)
         if self.dim < 1 or self.depth < 1:
@@ -149,7 +149,7 @@ class LdmxImageSpec:
 
     @property
     def channels(self) -> int:
-        fixed = FORMATS[self.format]
+        fixed = IMAGE_FORMATS[self.format]
         return self.depth if fixed is None else fixed
 
     @property
