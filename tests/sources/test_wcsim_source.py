@@ -314,3 +314,82 @@ def test_layouts_errors(tmp_path: Path) -> None:
     bad = Layouts({"B": {1: _Info([_basic("fH", 19)])}}, file=tmp_path / "f.root")
     with pytest.raises(FileFormatError, match=r"member 'fH'.*does not handle"):
         bad.get("B", 1)
+
+
+# --- member-wise vector columns (newer WCSim track boundaries), from synthetic bytes --------
+
+
+def _vector_element(name: str, ctype: int) -> _Element:
+    return _Element(
+        "TStreamerSTL", fName=name, fTypeName="vector<float>", fType=500, fSTLtype=1, fCtype=ctype
+    )
+
+
+def _clones_bytes(ids: list[int], kes: list[list[float]]) -> bytes:
+    """A member-wise TClonesArray of class T v1 (TObject, int fId, vector<float> fKE)."""
+    import struct
+
+    def tstring(text: str) -> bytes:
+        return bytes([len(text)]) + text.encode()
+
+    n = len(ids)
+    column = struct.pack(">H", 9) + b"".join(
+        struct.pack(">i", len(v)) + struct.pack(f">{len(v)}f", *v) for v in kes
+    )
+    body = struct.pack(">HHII", 4, 1, 0, 0x03001000) + tstring("Ts") + tstring("T;1")
+    body += struct.pack(">ii", n, 0) + struct.pack(">HII", 1, 0, 0x03000000) * n
+    body += struct.pack(f">{n}i", *ids)
+    body += struct.pack(">I", 0x40000000 | len(column)) + column
+    return struct.pack(">I", 0x40000000 | len(body)) + body
+
+
+def test_vector_columns_decode_when_asked(tmp_path: Path) -> None:
+    info = _Info(
+        [
+            _Element("TStreamerBase", fName="TObject", fTypeName="BASE", fType=66),
+            _basic("fId", 3),
+            _vector_element("fKE", 5),
+        ]
+    )
+    layouts = Layouts({"T": {1: info}}, file=tmp_path / "synthetic.root")
+    data = _clones_bytes([7, 8, 9], [[1.5, 2.5], [], [3.0]])
+    from hitprep.sources.wcsim_bytes import Reader
+
+    skipped = Reader(data, layouts, keylen=0).clones(tagged=False, what="fTracks")
+    assert skipped is not None
+    assert skipped.columns["fId"].tolist() == [7, 8, 9]
+    assert skipped.skipped == ["fKE"]
+    reader = Reader(data, layouts, keylen=0, vectors=frozenset({"fTracks"}))
+    decoded = reader.clones(tagged=False, what="fTracks")
+    assert reader.pos == len(data)
+    assert decoded is not None
+    sizes, values = decoded.vectors["fKE"]
+    assert sizes.tolist() == [2, 0, 1]
+    assert values.tolist() == [1.5, 2.5, 3.0]
+    truncated = Reader(data[:-3], layouts, keylen=0, vectors=True)
+    with pytest.raises(FileFormatError, match=r"synthetic\.root: .*runs past"):
+        truncated.clones(tagged=False, what="fTracks")
+
+
+def test_track_boundaries_collection(wcsim_path: Path) -> None:
+    """Tracks with boundary vectors become a ``track_boundaries`` collection."""
+    from hitprep.sources.wcsim import _Accumulator
+
+    with WCSimSource(wcsim_path) as src:
+        assert "track_boundaries.ke" not in src.fields()  # WCSimRootTrack v1 has none
+    vectors = {"fBoundaryKEs": "ke", "fBoundaryTypes": "type"}
+    collections = {"track_boundaries": ["track", "ke", "type"]}
+    acc = _Accumulator(0, collections, vectors)
+    tracks = Clones("WCSimRootTrack", 3, 2)
+    tracks.vectors = {
+        "fBoundaryKEs": (np.array([2, 1]), np.array([10.0, 5.0, 7.0], np.float32)),
+        "fBoundaryTypes": (np.array([2, 1]), np.array([1, 2, 1], np.int32)),
+    }
+    from hitprep.sources.wcsim_bytes import Reader
+
+    r = Reader(b"", Layouts({}, file="x.root"), keylen=0)  # for error messages
+    assert acc._boundaries(tracks, 4, r) == 3
+    assert [a.tolist() for a in acc.cols["track_boundaries"]["track"]] == [[4, 4, 5]]
+    tracks.vectors["fBoundaryTypes"] = (np.array([1, 2]), np.array([1, 2, 1], np.int32))
+    with pytest.raises(FileFormatError, match="differ in length"):
+        acc._boundaries(tracks, 0, r)

@@ -22,7 +22,12 @@ Batch layout (PMT numbers are 0-based: ``pmt`` = WCSim tube number − 1):
 - ``tracks``: ``pdg`` (``fIpnu``), ``flag``, ``mass``, ``p``, ``energy``,
   ``start_vol``, ``stop_vol``, ``dir_x/y/z``, ``px/py/pz``, ``start_x/y/z``,
   ``stop_x/y/z``, ``parent_pdg`` (``fParenttype``: the parent's PDG code),
-  ``time``, ``id``, ``trigger``.
+  ``time``, ``id``, ``trigger``;
+- ``track_boundaries``, only where the file's ``WCSimRootTrack`` has numeric
+  vector members (newer WCSim: ``fBoundaryKEs``, ``fBoundaryTimes``,
+  ``fBoundaryTypes``): one row per boundary crossing, ``track`` (the track's
+  index in the event's ``tracks``), ``ke``, ``time``, ``type``. Vectors of
+  vectors (``fBoundaryPoints``) are skipped.
 
 Every decoded trigger is checked against what the file says about itself: the
 number of tracks, Cherenkov hits, photons and digits stored beside each array
@@ -137,6 +142,8 @@ _REQUIRED = {
     "WCSimRootCherenkovHit": ["fTubeID", "fTotalPe"],
     "WCSimRootCherenkovHitTime": ["fTruetime", "fPrimaryParentID"],
 }
+#: numeric vector members of WCSimRootTrack (newer WCSim) -> fields of ``track_boundaries``
+_BOUNDARY_NAMES = {"fBoundaryKEs": "ke", "fBoundaryTimes": "time", "fBoundaryTypes": "type"}
 _CLONES_OF = {
     "tracks": "fTracks",
     "digi_hits": "fCherenkovDigiHits",
@@ -203,6 +210,18 @@ class WCSimSource(Source):
             raise FileFormatError(self.path, msg)
         for version in self.trigger_versions:
             self._check_layout(self.layouts.get(_TRIGGER, version))
+        self.collections = dict(_COLLECTIONS)
+        self.track_vectors: dict[str, str] = {}
+        track_versions = self.layouts.versions("WCSimRootTrack")
+        if track_versions:
+            track = self.layouts.get("WCSimRootTrack", track_versions[-1])
+            self.track_vectors = {
+                m.name: _BOUNDARY_NAMES.get(m.name, m.name.removeprefix("f").lower())
+                for m in track.members
+                if m.kind == "vector"
+            }
+        if self.track_vectors:
+            self.collections["track_boundaries"] = ["track", *self.track_vectors.values()]
 
     def _check_layout(self, layout: Any) -> None:
         """Fail early, naming the layout found, when a class lacks a member we need."""
@@ -228,7 +247,7 @@ class WCSimSource(Source):
 
     def fields(self) -> list[str]:
         names = ["entry", "n_triggers", *_EVENT_MEMBERS]
-        for coll, cols in _COLLECTIONS.items():
+        for coll, cols in self.collections.items():
             names += [f"{coll}.{c}" for c in cols]
         return names
 
@@ -248,9 +267,13 @@ class WCSimSource(Source):
         if "true_hits" not in colls:
             skip |= {"fCherenkovHits"}
         check = self._check_tubes and bool(colls & {"digi_hits", "true_hits"})
-        acc = _Accumulator(self.geometry.num_pmts if check else 0)
+        boundaries = "track_boundaries" in colls
+        vectors = self.track_vectors if boundaries else {}
+        if boundaries:
+            skip -= {"fTracks"}
+        acc = _Accumulator(self.geometry.num_pmts if check else 0, self.collections, vectors)
         for entry in range(start, stop):
-            reader, end = self._entry_reader(entry, skip)
+            reader, end = self._entry_reader(entry, skip, vectors=boundaries)
             acc.add_event(entry, reader.objarray(what="fEventList"), reader)
             if reader.pos != end:
                 msg = f"entry decoded to byte {reader.pos}, but it ends at {end}"
@@ -284,7 +307,9 @@ class WCSimSource(Source):
             self._basket = _Basket(index, data, starts, keylen, first)
         return self._basket
 
-    def _entry_reader(self, entry: int, skip: frozenset[str]) -> tuple[Reader, int]:
+    def _entry_reader(
+        self, entry: int, skip: frozenset[str], *, vectors: bool = False
+    ) -> tuple[Reader, int]:
         """A reader positioned after the entry's TObjArray class tag, and where the entry ends."""
         index = int(np.searchsorted(self._entry_offsets, entry, side="right")) - 1
         basket = self._load_basket(index)
@@ -297,6 +322,7 @@ class WCSimSource(Source):
             pos=begin,
             context=f"{EVENT_TREE} entry {entry}",
             skip=skip,
+            vectors=frozenset({"fTracks"}) if vectors else False,
         )
         name = reader.class_tag()
         if name != "TObjArray":
@@ -319,19 +345,26 @@ def _column(c: Clones | None, name: str, component: int = -1) -> npt.NDArray[Any
 class _Accumulator:
     """Collects decoded triggers of a chunk, checks them, and builds the batch."""
 
-    def __init__(self, n_pmts: int) -> None:
+    def __init__(
+        self,
+        n_pmts: int,
+        collections: dict[str, list[str]],
+        track_vectors: dict[str, str],
+    ) -> None:
         self.n_pmts = n_pmts
+        self.collections = collections
+        self.track_vectors = track_vectors
         self.events: dict[str, list[Any]] = {
             k: [] for k in ["entry", "n_triggers", *_EVENT_MEMBERS]
         }
         self.cols: dict[str, dict[str, list[npt.NDArray[Any]]]] = {
-            c: {f: [] for f in fs} for c, fs in _COLLECTIONS.items()
+            c: {f: [] for f in fs} for c, fs in collections.items()
         }
-        self.counts: dict[str, list[int]] = {c: [] for c in _COLLECTIONS}
+        self.counts: dict[str, list[int]] = {c: [] for c in collections}
 
     def add_event(self, entry: int, triggers: list[Any], reader: Reader) -> None:
         base = reader.context
-        per_event = dict.fromkeys(_COLLECTIONS, 0)
+        per_event = dict.fromkeys(self.collections, 0)
         for t, slot in enumerate(triggers):
             reader.context = f"{base}, trigger {t}"
             if slot is None:
@@ -349,7 +382,7 @@ class _Accumulator:
                     elif comp >= 0:
                         value = value[comp]
                     self.events[key].append(value)
-            for coll, n in self._add_trigger(t, dec, reader).items():
+            for coll, n in self._add_trigger(t, dec, reader, per_event["tracks"]).items():
                 per_event[coll] += n
         reader.context = base
         if not triggers:
@@ -360,7 +393,9 @@ class _Accumulator:
         for coll, n in per_event.items():
             self.counts[coll].append(n)
 
-    def _add_trigger(self, t: int, dec: Decoded, reader: Reader) -> dict[str, int]:
+    def _add_trigger(
+        self, t: int, dec: Decoded, reader: Reader, tracks_before: int
+    ) -> dict[str, int]:
         def stored(member: str, clones: str) -> int:
             value = int(dec[member])
             c = dec.get(clones)
@@ -425,7 +460,28 @@ class _Accumulator:
                 tr[key].append(_column(tracks, member, comp))
             tr["trigger"].append(np.full(n_tracks, t, dtype=np.int32))
             out["tracks"] = n_tracks
+            if self.track_vectors:
+                out["track_boundaries"] = self._boundaries(tracks, tracks_before, reader)
         return out
+
+    def _boundaries(self, tracks: Clones, tracks_before: int, reader: Reader) -> int:
+        """Each track's boundary crossings (parallel vector members) as flat columns."""
+        sizes: npt.NDArray[np.int64] | None = None
+        cols = self.cols["track_boundaries"]
+        for member, name in self.track_vectors.items():
+            if member not in tracks.vectors:
+                msg = f"WCSimRootTrack v{tracks.version} lacks {member}"
+                raise reader.error(msg)
+            n, values = tracks.vectors[member]
+            if sizes is not None and not np.array_equal(n, sizes):
+                msg = f"track vectors {', '.join(self.track_vectors)} differ in length"
+                raise reader.error(msg)
+            sizes = n
+            cols[name].append(values)
+        assert sizes is not None
+        index = np.arange(tracks_before, tracks_before + tracks.count, dtype=np.int32)
+        cols["track"].append(np.repeat(index, sizes))
+        return int(sizes.sum())
 
     def _check_tubes(self, tube: npt.NDArray[Any], what: str, reader: Reader) -> None:
         if not self.n_pmts or len(tube) == 0:
@@ -479,7 +535,7 @@ class _Accumulator:
             offsets = offsets_from_counts(self.counts[coll])
             columns = {
                 f: _concat(self.cols[coll][f], f)
-                for f in _COLLECTIONS[coll]
+                for f in self.collections[coll]
                 if f"{coll}.{f}" in wanted
             }
             collections[coll] = jagged_from_flat(columns, offsets)

@@ -142,6 +142,7 @@ class Clones:
     class_name: str
     version: int
     count: int
+    member: str = ""
     columns: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     vectors: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[Any]]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
@@ -235,7 +236,8 @@ class Reader:
         pos: where to start.
         context: where we are, for error messages (``"wcsimT entry 3"``).
         vectors: decode ``std::vector`` columns of TClonesArrays (one Python step
-            per object, so off by default: they are skipped by byte count).
+            per object, so off by default: they are skipped by byte count), for
+            every array (``True``) or for the TClonesArray members named.
         skip: TClonesArray members to jump over by their byte count (not decoded).
     """
 
@@ -247,7 +249,7 @@ class Reader:
         keylen: int,
         pos: int = 0,
         context: str = "",
-        vectors: bool = False,
+        vectors: bool | frozenset[str] = False,
         skip: frozenset[str] = frozenset(),
     ) -> None:
         self.data = data
@@ -256,6 +258,7 @@ class Reader:
         self.pos = pos
         self.context = context
         self.vectors = vectors
+        self._vector_members = vectors if isinstance(vectors, frozenset) else frozenset()
         self.skip = skip
 
     # -- primitives -------------------------------------------------------------------
@@ -427,7 +430,7 @@ class Reader:
             msg = f"{what}: bad class string {class_name + ';' + version_text!r}"
             raise self.error(msg)
         layout = self.layouts.get(class_name, int(version_text))
-        out = Clones(class_name, layout.version, count)
+        out = Clones(class_name, layout.version, count, what.rpartition(".")[2])
         if count == 0:
             self.expect_end(end, what)
             return out
@@ -455,7 +458,7 @@ class Reader:
             assert m.dtype is not None
             col = self.array(m.dtype, n * m.length)
             out.columns[m.name] = col if m.length == 1 else col.reshape(n, m.length)
-        elif m.kind == "vector" and self.vectors:
+        elif m.kind == "vector" and (self.vectors is True or out.member in self._vector_members):
             assert m.dtype is not None
             out.vectors[m.name] = self._vector_column(m.dtype, n, m.name)
         elif m.kind in ("vector", "skip"):
