@@ -30,9 +30,12 @@ __all__ = [
     "Backend",
     "Call",
     "DaskBackend",
+    "EventProgress",
     "ProcessBackend",
     "SerialBackend",
+    "check_runner_options",
     "dask_backend",
+    "make_backend",
 ]
 
 
@@ -96,6 +99,75 @@ class SerialBackend(Backend):
 
     def cancel(self) -> None:
         self._cancelled = True
+
+
+class EventProgress:
+    """One progress bar over the events of every task, fed from any thread.
+
+    Tasks report ``("start", n)`` when they know how many events they cover and
+    ``("events", n)`` as they go; the bar's total counts the tasks that started and
+    estimates the others from their mean. Reports of a finished task are ignored.
+    """
+
+    def __init__(self, bar: Any, n_tasks: int) -> None:
+        self.bar = bar
+        self.n_tasks = n_tasks
+        self.totals: dict[int, int] = {}
+        self.done: dict[int, int] = {}
+        self.finished: set[int] = set()
+        self.lock = threading.Lock()
+
+    def __call__(self, index: int, kind: str, n: int) -> None:
+        with self.lock:
+            if index in self.finished:
+                return
+            if kind == "start":
+                self.totals[index] = n
+                self._retotal()
+            else:
+                self.done[index] = self.done.get(index, 0) + n
+                self.bar.update(n)
+
+    def finish(self, index: int, events: int | None) -> None:
+        """Task ``index`` is over; ``events`` it covered (None: it failed)."""
+        with self.lock:
+            done = self.done.get(index, 0)
+            self.totals[index] = done if events is None else events
+            self.finished.add(index)
+            self._retotal()
+            if events is not None and events > done:
+                self.bar.update(events - done)
+
+    def _retotal(self) -> None:
+        known = sum(self.totals.values())
+        unknown = self.n_tasks - len(self.totals)
+        mean = known / len(self.totals) if self.totals else 0.0
+        self.bar.total = known + round(mean * unknown)
+        self.bar.refresh()
+
+
+def check_runner_options(*, workers: int | None, dask: bool, scheduler: str | None) -> None:
+    """Raise ConfigError for runner options that do not go together."""
+    if workers is not None and workers < 1:
+        msg = f"workers must be a positive number, not {workers}"
+        raise ConfigError(msg)
+    if dask and scheduler is not None:
+        msg = "give either --dask (a local cluster) or --scheduler ADDRESS, not both"
+        raise ConfigError(msg)
+    if scheduler is not None and workers is not None:
+        msg = "--workers sets the size of a local cluster; with --scheduler the cluster has its own"
+        raise ConfigError(msg)
+
+
+def make_backend(
+    *, workers: int | None, dask: bool, scheduler: str | None, timeout: float
+) -> Backend:
+    """The backend the options ask for: Dask, local processes, or this process."""
+    if dask or scheduler is not None:
+        return dask_backend(scheduler=scheduler, workers=workers, timeout=timeout)
+    if (workers or 1) > 1:
+        return ProcessBackend(workers or 1)
+    return SerialBackend()
 
 
 # -- local processes ------------------------------------------------------------------------

@@ -12,7 +12,6 @@ tasks are unchanged (see :mod:`hitprep.runners.manifest`).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,9 +25,9 @@ from hitprep.provenance import input_records, provenance_attrs
 from hitprep.runners.backends import (
     Backend,
     Call,
-    ProcessBackend,
-    SerialBackend,
-    dask_backend,
+    EventProgress,
+    check_runner_options,
+    make_backend,
 )
 from hitprep.runners.manifest import PartsFolder, parts_folder
 from hitprep.runners.merge import Merger
@@ -142,46 +141,6 @@ def plan_tasks(
     return tasks
 
 
-class _Progress:
-    """One bar over the events of every task, fed from any thread."""
-
-    def __init__(self, bar: Any, n_tasks: int) -> None:
-        self.bar = bar
-        self.n_tasks = n_tasks
-        self.totals: dict[int, int] = {}
-        self.done: dict[int, int] = {}
-        self.finished: set[int] = set()
-        self.lock = threading.Lock()
-
-    def __call__(self, index: int, kind: str, n: int) -> None:
-        with self.lock:
-            if index in self.finished:
-                return
-            if kind == "start":
-                self.totals[index] = n
-                self._retotal()
-            else:
-                self.done[index] = self.done.get(index, 0) + n
-                self.bar.update(n)
-
-    def finish(self, index: int, events: int | None) -> None:
-        """Task ``index`` is over; ``events`` it covered (None: it failed)."""
-        with self.lock:
-            done = self.done.get(index, 0)
-            self.totals[index] = done if events is None else events
-            self.finished.add(index)
-            self._retotal()
-            if events is not None and events > done:
-                self.bar.update(events - done)
-
-    def _retotal(self) -> None:
-        known = sum(self.totals.values())
-        unknown = self.n_tasks - len(self.totals)
-        mean = known / len(self.totals) if self.totals else 0.0
-        self.bar.total = known + round(mean * unknown)
-        self.bar.refresh()
-
-
 def _events(result: TaskResult | dict[str, Any]) -> int:
     acc = result.accounting if isinstance(result, TaskResult) else result["accounting"]
     return int(acc.get("events_read", 0))
@@ -254,20 +213,19 @@ def convert(
     if chunk <= 0:
         msg = f"step must be a positive number of events, not {chunk}"
         raise ConfigError(msg)
-    _check_runner(workers, dask, scheduler, task_events)
+    check_runner_options(workers=workers, dask=dask, scheduler=scheduler)
+    if task_events is not None and task_events < 1:
+        msg = f"task_events must be a positive number of entries, not {task_events}"
+        raise ConfigError(msg)
     spec = WorkSpec.build(job, detx=str(detx) if detx else None, step=chunk, command=command)
     pipeline = spec.pipeline()  # builds (and so checks) the job before any work
     tasks = plan_tasks(spec, paths, task_events=task_events)
     parallel = (workers or 1) > 1 or dask or scheduler is not None
     if len(tasks) == 1 and not (parallel or keep_going or virtual or resume):
         return _direct(spec, tasks[0], out, overwrite=overwrite, progress=progress, t0=started)
-    backend: Backend
-    if dask or scheduler is not None:
-        backend = dask_backend(scheduler=scheduler, workers=workers, timeout=scheduler_timeout)
-    elif parallel:
-        backend = ProcessBackend(workers or 1)
-    else:
-        backend = SerialBackend()
+    backend = make_backend(
+        workers=workers, dask=dask, scheduler=scheduler, timeout=scheduler_timeout
+    )
     try:
         parts = PartsFolder(parts_folder(out), spec.key, resume=resume is not False)
     except BaseException:
@@ -301,23 +259,6 @@ def convert(
     else:
         parts.remove()
     return summary
-
-
-def _check_runner(
-    workers: int | None, dask: bool, scheduler: str | None, task_events: int | None
-) -> None:
-    if workers is not None and workers < 1:
-        msg = f"workers must be a positive number, not {workers}"
-        raise ConfigError(msg)
-    if dask and scheduler is not None:
-        msg = "give either --dask (a local cluster) or --scheduler ADDRESS, not both"
-        raise ConfigError(msg)
-    if scheduler is not None and workers is not None:
-        msg = "--workers sets the size of a local cluster; with --scheduler the cluster has its own"
-        raise ConfigError(msg)
-    if task_events is not None and task_events < 1:
-        msg = f"task_events must be a positive number of entries, not {task_events}"
-        raise ConfigError(msg)
 
 
 def _bar(out: Path, progress: bool) -> Any:
@@ -358,7 +299,7 @@ def _direct(
         ) as sink,
         _bar(out, progress) as bar,
     ):
-        tracker = _Progress(bar, 1)
+        tracker = EventProgress(bar, 1)
         n_file = run_range(pipeline, spec, task, sink, tracker)
         pipeline.finish(sink)
         sink.set_attrs(_provenance(spec, [task.path], [n_file], pipeline.accounting))
@@ -395,7 +336,7 @@ def _sharded(
         ) as sink,
         _bar(out, progress) as bar,
     ):
-        tracker = _Progress(bar, len(tasks))
+        tracker = EventProgress(bar, len(tasks))
         merger = Merger(sink, pipeline, len(tasks), virtual=virtual, root=out.parent)
         for index in sorted(reused):
             done[index] = reused[index]

@@ -6,7 +6,7 @@ name, SHA-256, size, accounting), appended and flushed as each task finishes,
 so that an interruption loses at most the tasks still running. A rerun reuses
 a shard only when its task key (job, input path/size/mtime, range) is one of
 the new run's, the file exists and its checksum matches; everything else in the
-folder is deleted. A lock (``flock``) keeps two runs from sharing the folder.
+folder is deleted. A lock (``flock`` on the folder) keeps two runs from sharing it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,17 +41,31 @@ class PartsFolder:
         folder: the ``.parts`` folder (created if needed).
         job_key: key of the job; a manifest written for another job is discarded.
         resume: reuse valid shards found in the folder (``False``: start empty).
+        manifest: file name of the manifest.
+        exclusive: the folder holds nothing but shards, so files that are not reused
+            are deleted (``False``: the folder is the user's, e.g. an output folder
+            with one file per input; nothing else in it is touched).
     """
 
-    def __init__(self, folder: Path, job_key: str, *, resume: bool) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        job_key: str,
+        *,
+        resume: bool,
+        manifest: str = MANIFEST,
+        exclusive: bool = True,
+    ) -> None:
         self.folder = folder
         self.job_key = job_key
+        self.manifest = manifest
+        self.exclusive = exclusive
         folder.mkdir(parents=True, exist_ok=True)
-        self._lock = (folder / ".lock").open("w")
+        self._lock: int | None = os.open(folder, os.O_RDONLY)  # flock on the folder itself
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._lock.close()
+            os.close(self._lock)
             msg = f"another hitprep run is writing {folder}; wait for it, or stop it"
             raise RunnerError(msg) from None
         except OSError:  # file systems without flock: go on unlocked
@@ -60,7 +74,7 @@ class PartsFolder:
         self._journal: IO[str] | None = None
 
     def _load(self) -> dict[str, dict[str, Any]]:
-        path = self.folder / MANIFEST
+        path = self.folder / self.manifest
         if not path.exists():
             return {}
         entries: dict[str, dict[str, Any]] = {}
@@ -80,36 +94,44 @@ class PartsFolder:
         return entries
 
     def reusable(self, tasks: Iterable[Task]) -> dict[int, dict[str, Any]]:
-        """Manifest entries of ``tasks`` whose shard is intact, by task index.
+        """Manifest entries of ``tasks`` whose shard is intact, by task index."""
+        return self.reusable_files({t.index: (t.key, t.shard_name()) for t in tasks})
 
-        Deletes every other file of the folder (shards of changed inputs or jobs,
-        temporary files of interrupted tasks) and rewrites the manifest with the
-        entries kept; later calls to :meth:`record` append to it.
+    def reusable_files(self, wanted: Mapping[int, tuple[str, str]]) -> dict[int, dict[str, Any]]:
+        """Manifest entries whose file is intact, by task index.
+
+        Args:
+            wanted: task index -> (task key, file name in the folder).
+
+        Deletes every other file of an exclusive folder (shards of changed inputs or
+        jobs, temporary files of interrupted tasks) and rewrites the manifest with
+        the entries kept; later calls to :meth:`record` append to it.
         """
         kept: dict[int, dict[str, Any]] = {}
-        for task in tasks:
-            entry = self.entries.get(task.key)
-            if entry is None or entry.get("shard") != task.shard_name():
+        for index, (key, name) in wanted.items():
+            entry = self.entries.get(key)
+            if entry is None or entry.get("shard") != name:
                 continue
-            shard = self.folder / task.shard_name()
-            intact = shard.is_file() and shard.stat().st_size == entry.get("size")
-            if intact and checksum(shard) == entry.get("sha256"):
-                kept[task.index] = entry
-        names = {entry["shard"] for entry in kept.values()}
-        for path in self.folder.iterdir():
-            if path.name not in names and path.name not in {".lock", MANIFEST}:
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
+            path = self.folder / name
+            intact = path.is_file() and path.stat().st_size == entry.get("size")
+            if intact and checksum(path) == entry.get("sha256"):
+                kept[index] = entry
+        if self.exclusive:
+            names = {entry["shard"] for entry in kept.values()}
+            for path in self.folder.iterdir():
+                if path.name not in names and path.name != self.manifest:
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
         self.entries = {entry["key"]: entry for entry in kept.values()}
-        tmp = self.folder / f".{MANIFEST}.tmp"
+        tmp = self.folder / f".{self.manifest}.tmp"
         with tmp.open("w") as fh:
             fh.write(json.dumps({"format": _FORMAT, "job": self.job_key}) + "\n")
             for entry in kept.values():
                 fh.write(json.dumps(entry) + "\n")
-        tmp.replace(self.folder / MANIFEST)
-        self._journal = (self.folder / MANIFEST).open("a")
+        tmp.replace(self.folder / self.manifest)
+        self._journal = (self.folder / self.manifest).open("a")
         return kept
 
     def shard_path(self, task: Task) -> Path:
@@ -118,20 +140,29 @@ class PartsFolder:
 
     def record(self, task: Task, result: TaskResult) -> dict[str, Any]:
         """Add a finished task to the manifest (flushed to disk before returning)."""
+        return self.record_file(
+            task.key,
+            task.shard_name(),
+            result,
+            index=task.index,
+            input=str(task.path),
+            file_index=task.file_index,
+            start=task.start,
+            stop=task.stop,
+        )
+
+    def record_file(self, key: str, name: str, result: TaskResult, **about: Any) -> dict[str, Any]:
+        """Add a finished task's file ``name`` to the manifest (flushed before returning)."""
         entry = {
-            "key": task.key,
-            "shard": task.shard_name(),
+            "key": key,
+            "shard": name,
             "sha256": result.sha256,
             "size": result.size,
-            "index": task.index,
-            "input": str(task.path),
-            "file_index": task.file_index,
-            "start": task.start,
-            "stop": task.stop,
+            **about,
             "file_events": result.file_events,
             "accounting": result.accounting,
         }
-        self.entries[task.key] = entry
+        self.entries[key] = entry
         if self._journal is not None:
             self._journal.write(json.dumps(entry) + "\n")
             self._journal.flush()
@@ -146,18 +177,25 @@ class PartsFolder:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
-        with contextlib.suppress(OSError):
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-        self._lock.close()
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
+            os.close(self._lock)
+            self._lock = None
 
     def remove(self) -> None:
-        """Delete the folder (its shards are merged into the output, or there are none)."""
+        """Delete the folder (its shards are merged into the output, or there are none).
+
+        A folder that is not exclusive loses only its manifest.
+        """
         self.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.exclusive:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        else:
+            (self.folder / self.manifest).unlink(missing_ok=True)
 
     def __enter__(self) -> PartsFolder:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if not self._lock.closed:
-            self.close()
+        self.close()

@@ -1,0 +1,253 @@
+"""Writeback over many inputs: one task per input file, one output file per task.
+
+A writeback output (NanoAOD) keeps its input's event structure file by file, so
+the tasks need no merge: ``writeback_files`` runs
+:func:`hitprep.writeback.writeback` on every input, in this process, in local
+worker processes or on a Dask cluster (the backends of :mod:`hitprep.runners`),
+and writes ``OUTDIR/<input name>.root``. Each output is the one the serial
+command would write (apart from the provenance timestamp). A manifest in the
+output folder (``.hitprep-writeback.jsonl``) records finished outputs with their
+checksums: a rerun redoes only the inputs whose output is missing, changed or
+made by another job or input; other files in the folder are left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hitprep.config import Job
+from hitprep.errors import ConfigError, OutputExistsError, TaskError
+from hitprep.provenance import version
+from hitprep.runners.backends import Call, EventProgress, check_runner_options, make_backend
+from hitprep.runners.conversion import TaskFailure
+from hitprep.runners.manifest import PartsFolder
+from hitprep.runners.tasks import (
+    Report,
+    Task,
+    TaskResult,
+    checksum,
+    describe_error,
+    file_identity,
+    peak_rss_mib,
+)
+
+__all__ = ["MANIFEST", "WritebackRunSummary", "writeback_files", "writeback_task"]
+
+MANIFEST = ".hitprep-writeback.jsonl"
+
+
+@dataclass(frozen=True)
+class WritebackRunSummary:
+    """What a writeback over several inputs did."""
+
+    outputs: tuple[Path, ...]
+    events_read: int
+    events_written: int
+    seconds: float
+    runner: str
+    resumed: int = 0
+    failed: tuple[TaskFailure, ...] = ()
+    peak_rss_mib: float = 0.0
+
+    def line(self) -> str:
+        failed = f", {len(self.failed)} failed" if self.failed else ""
+        folder = self.outputs[0].parent if self.outputs else "-"
+        return (
+            f"{self.events_read:,} events in, {self.events_written:,} written;"
+            f" {len(self.outputs)} outputs in {self.seconds:.1f} s -> {folder}"
+            f" [{self.runner}: {len(self.outputs) + len(self.failed)} tasks,"
+            f" {self.resumed} resumed{failed}; peak {self.peak_rss_mib:.0f} MiB per worker]"
+        )
+
+    def failure_lines(self) -> list[str]:
+        return [f.line() for f in self.failed]
+
+
+def writeback_task(
+    index: int,
+    job: Job,
+    input: Path,
+    output: Path,
+    options: dict[str, Any],
+    command: str | None,
+    *,
+    report: Report,
+) -> TaskResult:
+    """One input -> one output; errors come back in the result (a top-level function)."""
+    from hitprep.writeback import writeback
+
+    started = time.perf_counter()
+    try:
+        summary = writeback(
+            job, input, output, overwrite=True, progress=False, command=command, **options
+        )
+        report(index, "start", summary.events_read)
+        return TaskResult(
+            index,
+            shard=str(output),
+            accounting=summary.as_dict(),
+            file_events=summary.events_read,
+            sha256=checksum(output),
+            size=output.stat().st_size,
+            seconds=time.perf_counter() - started,
+            peak_rss_mib=peak_rss_mib(),
+        )
+    except Exception as err:  # reported with its input by the caller
+        return TaskResult(
+            index,
+            error=describe_error(err),
+            seconds=time.perf_counter() - started,
+            peak_rss_mib=peak_rss_mib(),
+        )
+
+
+def _output_names(inputs: Sequence[Path]) -> list[str]:
+    names = [f"{p.stem}.root" for p in inputs]
+    seen: dict[str, Path] = {}
+    for name, path in zip(names, inputs, strict=True):
+        if name in seen:
+            msg = (
+                f"inputs {seen[name]} and {path} would both write {name}; give inputs with"
+                " different names (one output per input)"
+            )
+            raise ConfigError(msg)
+        seen[name] = path
+    return names
+
+
+def writeback_files(
+    job: Job,
+    inputs: Sequence[str | Path],
+    outdir: str | Path,
+    *,
+    upsample: int | None = None,
+    order: str | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    command: str | None = None,
+    workers: int | None = None,
+    dask: bool = False,
+    scheduler: str | None = None,
+    scheduler_timeout: float = 10.0,
+    keep_going: bool = False,
+    resume: bool | None = None,
+) -> WritebackRunSummary:
+    """Write back every input into ``outdir/<input name>.root``, one task per input.
+
+    Args:
+        job, upsample, order, seed, step: as for :func:`hitprep.writeback.writeback`.
+        inputs: NanoAOD inputs (their file names, less the suffix, name the outputs).
+        outdir: output folder (created if needed).
+        overwrite: replace outputs that exist and are not a finished task of this job.
+        progress: one progress bar over the events of all inputs.
+        command: command line for the provenance.
+        workers, dask, scheduler, scheduler_timeout: where tasks run (as for
+            :func:`hitprep.runners.convert`).
+        keep_going: write the other inputs when one fails, and list it.
+        resume: keep outputs that a previous run of the same job finished (default).
+
+    Raises:
+        TaskError: an input failed (without ``keep_going``), or every input did.
+        OutputExistsError: an output exists that this job did not make.
+    """
+    started = time.perf_counter()
+    if not inputs:
+        msg = "no input files given"
+        raise ConfigError(msg)
+    check_runner_options(workers=workers, dask=dask, scheduler=scheduler)
+    paths = [Path(p) for p in inputs]
+    folder = Path(outdir)
+    if folder.exists() and not folder.is_dir():
+        msg = f"{folder} is a file; with several inputs, -o names an output folder"
+        raise ConfigError(msg)
+    names = _output_names(paths)
+    options = {"upsample": upsample, "order": order, "seed": seed, "step": step}
+    options = {k: v for k, v in options.items() if v is not None}
+    job_text = json.dumps(
+        {
+            "hitprep": version(),
+            "job": job.text,
+            "resolved": job.resolved_json(),
+            "overrides": list(job.overrides),
+            "options": options,
+        },
+        sort_keys=True,
+    )
+    job_key = hashlib.sha256(job_text.encode()).hexdigest()
+    tasks = []
+    for i, path in enumerate(paths):
+        text = json.dumps({"job": job_key, "input": file_identity(path)}, sort_keys=True)
+        tasks.append(Task(i, i, path, key=hashlib.sha256(text.encode()).hexdigest()))
+    parts = PartsFolder(
+        folder, job_key, resume=resume is not False, manifest=MANIFEST, exclusive=False
+    )
+    try:
+        reused = parts.reusable_files({t.index: (t.key, names[t.index]) for t in tasks})
+        clashes = [folder / names[t.index] for t in tasks if t.index not in reused]
+        existing = [p for p in clashes if p.exists()]
+        if existing and not overwrite:
+            raise OutputExistsError(existing[0])
+        backend = make_backend(
+            workers=workers, dask=dask, scheduler=scheduler, timeout=scheduler_timeout
+        )
+        calls = [
+            Call(
+                t.index,
+                writeback_task,
+                (t.index, job, t.path, folder / names[t.index], options, command),
+            )
+            for t in tasks
+            if t.index not in reused
+        ]
+        results: dict[int, TaskResult | dict[str, Any]] = dict(reused)
+        failures: dict[int, TaskFailure] = {}
+        peak = 0.0
+        from tqdm import tqdm
+
+        with backend, tqdm(total=None, unit="ev", disable=not progress, desc=folder.name) as bar:
+            tracker = EventProgress(bar, len(tasks))
+            for index, entry in reused.items():
+                tracker.finish(index, int(entry["file_events"]))
+            for result in backend.results(calls, tracker):
+                task = tasks[result.index]
+                peak = max(peak, result.peak_rss_mib)
+                if result.ok:
+                    parts.record_file(task.key, names[task.index], result, input=str(task.path))
+                    results[task.index] = result
+                    tracker.finish(task.index, result.file_events)
+                    continue
+                tracker.finish(task.index, None)
+                failures[task.index] = TaskFailure(task, result.error)
+                if not keep_going:
+                    backend.cancel()
+        if failures and (not keep_going or len(failures) == len(tasks)):
+            first = failures[min(failures)]
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            hint = "" if keep_going else "; --keep-going writes the other inputs"
+            msg = f"writeback of {first.line()}{more}{hint}"
+            raise TaskError(msg, [failures[i] for i in sorted(failures)])
+    finally:
+        parts.close()
+    events_read = events_written = 0
+    for value in results.values():
+        acc = value.accounting if isinstance(value, TaskResult) else value["accounting"]
+        events_read += int(acc.get("events_read", 0))
+        events_written += int(acc.get("events_written", 0))
+    return WritebackRunSummary(
+        tuple(folder / names[i] for i in sorted(results)),
+        events_read,
+        events_written,
+        time.perf_counter() - started,
+        backend.name,
+        resumed=len(reused),
+        failed=tuple(failures[i] for i in sorted(failures)),
+        peak_rss_mib=peak,
+    )
