@@ -151,3 +151,17 @@ def test_compression_specs(spec: str) -> None:
 def test_bad_compression_specs(spec: str) -> None:
     with pytest.raises(ConfigError, match="expected <algorithm>:<level 0-9>"):
         parse_compression(spec)
+
+
+def test_compression_like_the_input(tmp_path: Path) -> None:
+    source = tmp_path / "lzma.root"
+    with uproot.recreate(source, compression=uproot.LZMA(2)) as f:
+        f.mktree("Events", {"run": np.uint32}).extend({"run": np.ones(3, np.uint32)})
+    assert parse_compression("input", like=source) == uproot.LZMA(2)
+    assert parse_compression("input") == uproot.ZLIB(1)
+    out = tmp_path / "same.root"
+    with NanoAODWriter(out, compression="input", like=source) as w:
+        w.extend("Events", _batch([1, 2]))
+        w.commit()
+    with uproot.open(out) as f:
+        assert f.file.compression == uproot.LZMA(2)

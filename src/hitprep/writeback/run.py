@@ -439,7 +439,11 @@ def writeback(
 
         with (
             NanoAODWriter(
-                out_path, overwrite=overwrite, compression=spec.compression, baskets=chunks
+                out_path,
+                overwrite=overwrite,
+                compression=spec.compression,
+                baskets=chunks,
+                like=in_path,
             ) as writer,
             tqdm(total=total, unit="ev", disable=not progress, desc=out_path.name) as bar,
         ):

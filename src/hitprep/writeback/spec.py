@@ -16,7 +16,7 @@ validated like any other (``hitprep presets``, ``load_job``, ``--set``)::
     seed = 0
     nonfinite = "error"        # error | keep | fill | skip_event
     fill_value = 0.0
-    compression = "zlib:1"     # zlib:N | lzma:N | lz4:N | zstd:N | none
+    compression = "zlib:1"     # zlib:N | lzma:N | lz4:N | zstd:N | none | input (the input's)
     titles = true              # keep the input's branch titles (NanoAOD's documentation)
     device = "cpu"             # torch device for TorchScript models
     [[model]]

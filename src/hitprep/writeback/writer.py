@@ -51,13 +51,19 @@ _ENTRY = "entry"
 _COMPRESSIONS = {"zlib": uproot.ZLIB, "lzma": uproot.LZMA, "lz4": uproot.LZ4, "zstd": uproot.ZSTD}
 
 
-def parse_compression(spec: str) -> Any:
-    """uproot compression from ``"zlib:1"``, ``"lzma:9"``, ``"lz4:4"``, ``"zstd:5"`` or ``"none"``.
+def parse_compression(spec: str, *, like: str | Path | None = None) -> Any:
+    """uproot compression from ``"zlib:1"``, ``"lzma:9"``, ``"lz4:4"``, ``"zstd:5"``, ``"none"``
+    or ``"input"`` (that of the ROOT file ``like``; ``zlib:1`` when none is given).
 
     Raises:
         ConfigError: unknown algorithm or level outside 0-9.
     """
     text = spec.strip().lower()
+    if text == "input":
+        if like is None:
+            return uproot.ZLIB(1)
+        with uproot.open(like) as f:
+            return f.file.compression
     if text in ("none", ""):
         return None
     name, _, level_text = text.partition(":")
@@ -65,7 +71,7 @@ def parse_compression(spec: str) -> Any:
     if name not in _COMPRESSIONS or not 0 <= level <= 9:
         msg = (
             f"compression {spec!r}: expected <algorithm>:<level 0-9> with algorithm one of "
-            f"{', '.join(_COMPRESSIONS)}, or 'none'"
+            f"{', '.join(_COMPRESSIONS)}, or 'none' or 'input' (the input file's)"
         )
         raise ConfigError(msg)
     return _COMPRESSIONS[name](level)
@@ -215,6 +221,7 @@ class NanoAODWriter:
         path: final output path.
         overwrite: replace an existing output on commit.
         compression: see :func:`parse_compression`.
+        like: the file ``compression="input"`` refers to.
         baskets: expected number of :meth:`extend` calls per tree; room for that
             many baskets is reserved, so uproot need not rewrite the tree's
             metadata as it grows (which costs time quadratic in the branches).
@@ -227,9 +234,10 @@ class NanoAODWriter:
         overwrite: bool = False,
         compression: str = "zlib:1",
         baskets: int = 10,
+        like: str | Path | None = None,
     ) -> None:
         self.path = check_output(path, overwrite=overwrite)
-        self.compression = parse_compression(compression)
+        self.compression = parse_compression(compression, like=like)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_path = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.partial")
         self._file: Any = uproot.recreate(self.tmp_path, compression=self.compression)
