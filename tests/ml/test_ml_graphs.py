@@ -15,6 +15,8 @@ from hitprep.errors import FileFormatError, KeyInFileError  # noqa: E402
 from hitprep.ml.graphs import GraphDataset, pad_nodes  # noqa: E402
 from hitprep.ml.loader import make_loader  # noqa: E402
 
+pytest_plugins = ["ml_fixtures"]  # shared files of every layout (tests/ml/ml_fixtures.py)
+
 
 @pytest.mark.parametrize("layout", ["jagged", "fixed", "orcasong"])
 @pytest.mark.parametrize("in_memory", [False, True])

@@ -15,6 +15,8 @@ torch = pytest.importorskip("torch")
 from hitprep.errors import FileFormatError, KeyInFileError  # noqa: E402
 from hitprep.ml.watchmal import WatchmalDataset, load_pmt_map  # noqa: E402
 
+pytest_plugins = ["ml_fixtures"]  # shared files of every layout (tests/ml/ml_fixtures.py)
+
 
 def _reference(w: Any, i: int, per_pixel: int = 1) -> np.ndarray:
     """Event ``i`` drawn hit by hit: charge summed per PMT, the earliest time kept."""

@@ -17,6 +17,8 @@ from hitprep.ml.models import (  # noqa: E402
 )
 from hitprep.ml.schema import InputSpec, Schema  # noqa: E402
 
+pytest_plugins = ["ml_fixtures"]  # shared files of every layout (tests/ml/ml_fixtures.py)
+
 
 def _schema(*inputs: InputSpec, extras: tuple[str, ...] = (), classes: int = 2) -> Schema:
     return Schema("images", inputs, extras=extras, classes=tuple(range(classes)))

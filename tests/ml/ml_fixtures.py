@@ -1,4 +1,7 @@
-"""Small files in each layout the ML datasets read, written by the tests themselves.
+"""Fixtures of the ML tests (a plugin: ``pytest_plugins = ["ml_fixtures"]``; a second
+``conftest.py`` here would shadow ``tests/conftest.py``, which other tests import by name).
+
+Small files in each layout the ML datasets read, written by the tests themselves:
 
 - images: hitprep's output layout (``x``, ``y`` with ``label`` and ``mass``, ``event_info``),
   from the demo's toy calorimeter (separable classes);

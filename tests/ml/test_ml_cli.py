@@ -14,6 +14,8 @@ from hitprep.ml.errors import MissingDependencyError, require_torch
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
+pytest_plugins = ["ml_fixtures"]  # shared files of every layout (tests/ml/ml_fixtures.py)
+
 
 def test_three_commands(
     toy_images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -22,6 +22,8 @@ from hitprep.ml.predict import predict  # noqa: E402
 from hitprep.ml.splits import split_rows  # noqa: E402
 from hitprep.ml.train import resume_config, train  # noqa: E402
 
+pytest_plugins = ["ml_fixtures"]  # shared files of every layout (tests/ml/ml_fixtures.py)
+
 
 def _config(data: Path, *extra: str) -> TrainConfig:
     return load_train_config(

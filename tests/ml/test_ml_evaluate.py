@@ -20,6 +20,8 @@ from hitprep.ml.metrics import binary_metrics  # noqa: E402
 from hitprep.ml.predict import predict  # noqa: E402
 from hitprep.ml.splits import split_rows  # noqa: E402
 
+pytest_plugins = ["ml_fixtures"]  # shared files of every layout (tests/ml/ml_fixtures.py)
+
 REQUIRED = {"auc", "threshold", "accuracy", "signal_acceptance", "background_suppression", "purity"}
 
 

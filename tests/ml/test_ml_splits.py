@@ -12,6 +12,8 @@ import pytest
 from hitprep.errors import ConfigError, FileFormatError, KeyInFileError
 from hitprep.ml.splits import SPLITS, fraction_split, split_rows
 
+pytest_plugins = ["ml_fixtures"]  # shared files of every layout (tests/ml/ml_fixtures.py)
+
 
 def _table(**values: Any) -> dict[str, Any]:
     table: dict[str, Any] = {

@@ -18,6 +18,8 @@ from hitprep.ml.h5io import read_rows, read_spans  # noqa: E402
 from hitprep.ml.images import ImageDataset, resolve_channels  # noqa: E402
 from hitprep.ml.loader import ChunkShuffleSampler, collate, make_loader  # noqa: E402
 
+pytest_plugins = ["ml_fixtures"]  # shared files of every layout (tests/ml/ml_fixtures.py)
+
 
 def test_images_and_labels_equal_the_file(toy_images: Path) -> None:
     rows = np.array([3, 10, 11, 500, 2])
