@@ -199,6 +199,19 @@ def test_bad_graph_sections_are_named(override: str, words: list[str]) -> None:
     assert "[graph]" in str(err.value)
 
 
+def test_graph_name_must_not_clash(tmp_path: Path, km3net_h5: Path, km3net_detx: Path) -> None:
+    job = load_job("km3net_zt", overrides=['graph={features = ["pos_z", "time"]}'])
+    with pytest.raises(ConfigError, match="'x' is already a dataset"):
+        convert(job, [km3net_h5], tmp_path / "g.h5", detx=km3net_detx)
+    assert not list(tmp_path.iterdir())
+    renamed = load_job("km3net_zt", overrides=['graph={features = ["pos_z", "time"], name = "g"}'])
+    convert(renamed, [km3net_h5], tmp_path / "g.h5", detx=km3net_detx, step=500)
+    with h5py.File(tmp_path / "g.h5") as f:
+        assert f["x"].shape == (500, 18, 100)
+        assert f["g"].shape == (2_228_941, 2)
+        assert list(f["g"].attrs["features"]) == ["pos_z", "time"]
+
+
 def test_layout_flag_needs_a_graph_job(
     tmp_path: Path, km3net_h5: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hitprep.config import Job
+from hitprep.errors import ConfigError
 from hitprep.events import counts, event_index, flat_column, offsets_from_counts
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.representations.edges import compute_edges, scaled_points
@@ -250,5 +251,17 @@ class GraphRepresentation(Representation):
 
 
 def build_representations(job: Job, options: BuildOptions) -> list[GraphRepresentation]:
-    """The graph representation of a job with a ``[graph]`` section."""
-    return [GraphRepresentation(GraphSpec.from_table("[graph]", job.get("graph")))]
+    """The graph representation of a job with a ``[graph]`` section.
+
+    Raises:
+        ConfigError: ``graph.name`` is also the name of an image, ``y`` or ``event_info``.
+    """
+    spec = GraphSpec.from_table("[graph]", job.get("graph"))
+    taken = {"y", "event_info", *(image.name for image in job.get("images") or ())}
+    if spec.name in taken:
+        msg = (
+            f"{job.origin or 'job'} [graph].name: {spec.name!r} is already a dataset of this"
+            f" job ({', '.join(sorted(taken))}); give the graph another name"
+        )
+        raise ConfigError(msg)
+    return [GraphRepresentation(spec)]
