@@ -149,13 +149,14 @@ def compute_edges(
     tree_points = np.empty((n_nodes, pts.shape[1] + 1), dtype=np.float64)
     tree_points[:, :-1] = pts
     tree_points[:, -1] = event * spacing
-    tree = cKDTree(tree_points)
+    # sliding-midpoint splits: as fast as one tree per event (median splits are slower here)
+    tree = cKDTree(tree_points, balanced_tree=False, compact_nodes=False)
     want = spec.neighbours + 1  # the node itself comes back too
     bound = reach if spec.kind == "knn" else float(np.nextafter(spec.radius, np.inf))
     sources, targets = [], []
     for first in range(0, n_nodes, _QUERY_BLOCK):
         last = min(first + _QUERY_BLOCK, n_nodes)
-        _, idx = tree.query(tree_points[first:last], k=want, distance_upper_bound=bound)
+        _, idx = tree.query(tree_points[first:last], k=want, distance_upper_bound=bound, workers=-1)
         idx = np.asarray(idx, dtype=np.int64).reshape(last - first, want)
         me = np.arange(first, last, dtype=np.int64)[:, None]
         keep = (idx != me) & (idx < n_nodes)
