@@ -170,6 +170,7 @@ def test_unknown_feature_lists_the_fields_that_exist(
         tmp_path, km3net_h5, km3net_detx, 'graph.features=["pos_x", "pos_q", "time"]'
     )
     assert "'hits.pos_q' not found" in text
+    assert "give --detx" not in text  # it was given
     assert "hits.pos_x" in text  # made by calibration, suggested all the same
     assert str(km3net_h5) in text
 

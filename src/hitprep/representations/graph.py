@@ -160,8 +160,10 @@ class GraphRepresentation(Representation):
 
     missing_hint = "positions and directions come from calibration: give --detx"
 
-    def __init__(self, spec: GraphSpec) -> None:
+    def __init__(self, spec: GraphSpec, *, calibrated: bool = False) -> None:
         self.spec = spec
+        if calibrated:  # the --detx hint would mislead
+            self.missing_hint = f"a graph feature must be a field of {spec.collection!r}"
         self.required = frozenset(f"{spec.collection}.{f}" for f in spec.fields)
         self._events = 0
         self._nodes = 0
@@ -264,4 +266,6 @@ def build_representations(job: Job, options: BuildOptions) -> list[GraphRepresen
             f" job ({', '.join(sorted(taken))}); give the graph another name"
         )
         raise ConfigError(msg)
-    return [GraphRepresentation(spec)]
+    calibration = job.get("calibration") or {}
+    calibrated = bool(options.detx or calibration.get("detx"))
+    return [GraphRepresentation(spec, calibrated=calibrated)]
