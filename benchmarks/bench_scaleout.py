@@ -8,12 +8,12 @@ alike; the load average is printed with the results.
 
     .venv/bin/python benchmarks/bench_scaleout.py [--files 20] [--repeat 3] [--workdir DIR]
 
-Rows: ``--workers 1`` (tasks in this process, shards merged), ``--workers 2`` (two
-spawned processes), ``--dask --workers 2`` (a LocalCluster, when Dask is installed) and
-``--workers 2 --virtual`` (rows stay in the shards). The merge cost is what the summary
-line reports (time spent merging shards into the output); peak memory per worker is the
-largest peak RSS of a process that ran tasks, for 20 files and for 4 (it does not grow
-with the number of files: memory is bounded by the chunk size).
+Rows: ``--workers 1`` (tasks in this process, shards merged), ``--workers 2`` (this
+process and one started process), ``--dask --workers 2`` (a LocalCluster, when Dask is
+installed) and ``--workers 2 --virtual`` (rows stay in the shards). The merge cost is
+what the summary line reports (time spent merging shards into the output); peak memory
+per worker is the largest peak RSS of a process that ran tasks, for 20 files and for 4
+(it does not grow with the number of files: memory is bounded by the chunk size).
 
 Target (issue 8): 2 workers >= 1.7x faster than 1 on a 2-core machine.
 """

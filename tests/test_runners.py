@@ -102,7 +102,7 @@ def test_serial_and_processes_give_the_same_output(
     serial = _convert(job, inputs, tmp_path / "serial.h5", km3net_detx)
     assert serial.runner == "serial" and serial.tasks == N_FILES
     two = _convert(job, inputs, tmp_path / "two.h5", km3net_detx, workers=2)
-    assert two.runner == "processes x2"
+    assert two.runner == "processes x2" and two.processes == 2  # this one and a started one
     split = _convert(job, inputs, tmp_path / "split.h5", km3net_detx, workers=2, task_events=13)
     assert split.tasks == N_FILES * 3  # 13 + 13 + 4 entries per file
     for other in ("two.h5", "split.h5"):
@@ -156,7 +156,7 @@ def test_dask_local_and_external_cluster(
     reference = tmp_path / "serial.h5"
     _convert(job, inputs, reference, km3net_detx)
     local = _convert(job, inputs, tmp_path / "local.h5", km3net_detx, dask=True, workers=2)
-    assert local.runner == "dask LocalCluster x2"
+    assert local.runner == "dask LocalCluster x2" and local.processes >= 1
     _assert_same(reference, tmp_path / "local.h5")
     with distributed.LocalCluster(
         n_workers=2,

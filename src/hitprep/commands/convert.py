@@ -54,7 +54,12 @@ def _add_scale_out(p: argparse.ArgumentParser) -> None:
         " datasets whichever runner. Exit status 3: written, but some tasks failed"
         " (--keep-going).",
     )
-    g.add_argument("--workers", type=int, metavar="N", help="run tasks in N local processes")
+    g.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run tasks in N local processes (this one and N-1 started ones)",
+    )
     g.add_argument(
         "--dask",
         action="store_true",

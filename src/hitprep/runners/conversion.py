@@ -84,6 +84,7 @@ class Summary:
         failed: tasks that failed (only with ``keep_going``).
         merge_seconds: time spent merging shards.
         peak_rss_mib: the largest peak resident memory of a process that ran tasks.
+        processes: how many processes ran tasks.
     """
 
     output: Path
@@ -95,6 +96,7 @@ class Summary:
     failed: tuple[TaskFailure, ...] = ()
     merge_seconds: float = 0.0
     peak_rss_mib: float = 0.0
+    processes: int = 1
 
     def line(self) -> str:
         a = self.accounting
@@ -110,7 +112,8 @@ class Summary:
         if self.runner != "direct":
             failed = f", {len(self.failed)} failed" if self.failed else ""
             text += (
-                f" [{self.runner}: {self.tasks} tasks, {self.resumed} resumed{failed};"
+                f" [{self.runner}: {self.tasks} tasks on {self.processes} processes,"
+                f" {self.resumed} resumed{failed};"
                 f" merge {self.merge_seconds:.2f} s; peak {self.peak_rss_mib:.0f} MiB per worker]"
             )
         return text
@@ -326,6 +329,7 @@ def _sharded(
     done: dict[int, dict[str, Any] | TaskResult] = {}
     failures: dict[int, TaskFailure] = {}
     peak = 0.0
+    workers: set[str] = set()
     reused = parts.reusable(tasks)
     with (
         HDF5Sink(
@@ -350,6 +354,7 @@ def _sharded(
         for result in backend.results(calls, tracker):
             task = tasks[result.index]
             peak = max(peak, result.peak_rss_mib)
+            workers.add(result.worker)
             if result.ok:
                 parts.record(task, result)
                 done[task.index] = result
@@ -382,6 +387,7 @@ def _sharded(
         failed=tuple(failures[i] for i in sorted(failures)),
         merge_seconds=merger.seconds,
         peak_rss_mib=peak,
+        processes=len(workers),
     )
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import resource
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -204,6 +206,7 @@ class TaskResult:
         size: bytes of the shard.
         seconds: wall time of the task.
         peak_rss_mib: peak resident memory of the process that ran it, so far.
+        worker: ``host:pid`` of the process that ran it.
     """
 
     index: int
@@ -215,6 +218,7 @@ class TaskResult:
     size: int = 0
     seconds: float = 0.0
     peak_rss_mib: float = 0.0
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     @property
     def ok(self) -> bool:
