@@ -111,3 +111,11 @@ def test_missing_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     with pytest.raises(MissingDependencyError, match=r"needs PyTorch: pip install 'hitprep\[ml\]'"):
         require_torch("train")
+
+
+def test_show_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--show-config", "--epochs", "4", "--label", "trigger"]) == 0
+    out = capsys.readouterr().out
+    assert "[train]\nepochs = 4\n" in out and 'label = "trigger"' in out
+    assert main(["train", "--data", "x.h5"]) == 1
+    assert "give the run directory with -o RUN_DIR" in capsys.readouterr().err

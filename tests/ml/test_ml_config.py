@@ -62,3 +62,18 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
     bad.write_text("[train\nepochs = 3")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_train_config(bad)
+
+
+def test_toml_round_trip(tmp_path: Path) -> None:
+    cfg = load_train_config(
+        overrides=[
+            f"data.path='{tmp_path / 'd.h5'}'",
+            "data.extras=['mass']",
+            "data.signal=2",
+            "train.learning_rate=0.0005",
+            "data.in_memory=false",
+        ]
+    )
+    path = tmp_path / "again.toml"
+    path.write_text(cfg.to_toml())
+    assert load_train_config(path).as_dict() == cfg.as_dict()

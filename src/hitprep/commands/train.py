@@ -33,7 +33,7 @@ def add_parser(sub: Any) -> None:
             "Train a model on a hitprep HDF5 file. Flags override the config file; with no"
             " file, defaults come from the data (images in x and a label field in y train as"
             " they are). Writes RUN_DIR/best.pt, last.pt (resumable), history.json and"
-            " history.png. Keys: see `python -c 'import hitprep.ml.config as c; help(c)'`."
+            " history.png. `--show-config` prints every key with its value."
         ),
     )
     p.add_argument("config", nargs="?", help="training config (TOML); every key optional")
@@ -60,7 +60,12 @@ def add_parser(sub: Any) -> None:
         metavar="KEY=VALUE",
         help="set any config key, e.g. --set data.extras=['mass'] --set split.seed=3",
     )
-    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run directory")
+    p.add_argument("-o", "--output", metavar="RUN_DIR", help="run directory (required to train)")
+    p.add_argument(
+        "--show-config",
+        action="store_true",
+        help="print the configuration (file, flags, defaults) as TOML and exit",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--overwrite", action="store_true", help="restart a run that exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -78,13 +83,21 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hitprep.errors import ConfigError
+    from hitprep.ml.config import load_train_config
+
+    overrides = overrides_from(args)
+    if args.show_config:
+        print(load_train_config(args.config, overrides=overrides).to_toml(), end="")
+        return 0
+    if not args.output:
+        msg = "give the run directory with -o RUN_DIR"
+        raise ConfigError(msg)
     from hitprep.ml.errors import require_torch
 
     require_torch("train")
-    from hitprep.ml.config import load_train_config
     from hitprep.ml.train import resume_config, train
 
-    overrides = overrides_from(args)
     if args.resume and args.config is None:
         config = resume_config(args.output, overrides)
     else:

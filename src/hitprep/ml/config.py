@@ -48,7 +48,7 @@ from typing import Any
 from hitprep.config import Schema, apply_overrides, check_keys
 from hitprep.errors import ConfigError, nearest
 
-__all__ = ["SECTIONS", "TrainConfig", "load_train_config"]
+__all__ = ["SECTIONS", "TrainConfig", "load_train_config", "load_train_config_text"]
 
 _DATA: Schema = {
     "path": (str, ""),
@@ -166,6 +166,21 @@ class TrainConfig:
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), sort_keys=True)
 
+    def to_toml(self) -> str:
+        """The configuration as a TOML file that :func:`load_train_config` reads back.
+
+        Example:
+            >>> text = load_train_config(overrides=["train.epochs=3"]).to_toml()
+            >>> "epochs = 3" in text and load_train_config_text(text).train["epochs"] == 3
+            True
+        """
+        lines: list[str] = []
+        for section, table in self.as_dict().items():
+            lines.append(f"[{section}]")
+            lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
+            lines.append("")
+        return "\n".join(lines)
+
     @classmethod
     def from_json(cls, text: str, *, origin: str = "checkpoint") -> TrainConfig:
         return cls.from_dict(json.loads(text), origin=origin)
@@ -173,6 +188,26 @@ class TrainConfig:
     def replace(self, overrides: list[str] | tuple[str, ...]) -> TrainConfig:
         """A copy with ``section.key=value`` overrides applied and validated again."""
         return TrainConfig.from_dict(apply_overrides(self.as_dict(), overrides), origin=self.origin)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def load_train_config_text(text: str, *, origin: str = "text") -> TrainConfig:
+    """A configuration from TOML text (see :func:`load_train_config`)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        msg = f"{origin}: invalid TOML: {err}"
+        raise ConfigError(msg) from err
+    return TrainConfig.from_dict(raw, origin=origin)
 
 
 def _check_values(where: str, tables: dict[str, dict[str, Any]]) -> None:
