@@ -209,6 +209,8 @@ def convert(
         raise ConfigError(msg)
     out = check_output(output, overwrite=overwrite)
     paths = [Path(p) for p in inputs]
+    if dask or scheduler is not None:  # Dask workers may run elsewhere, in another folder
+        paths = [p.resolve() for p in paths]
     if any(p.resolve() == out.resolve() for p in paths):
         msg = f"output {out} is also an input"
         raise ConfigError(msg)
@@ -230,7 +232,7 @@ def convert(
         workers=workers, dask=dask, scheduler=scheduler, timeout=scheduler_timeout
     )
     try:
-        parts = PartsFolder(parts_folder(out), spec.key, resume=resume is not False)
+        parts = PartsFolder(parts_folder(out.resolve()), spec.key, resume=resume is not False)
     except BaseException:
         backend.close()
         raise

@@ -108,6 +108,8 @@ class WorkSpec:
         """A spec with its :attr:`key` computed."""
         cal = job.get("calibration")
         read = detx or (cal.get("detx") if isinstance(cal, dict) else None) or None
+        if read:  # workers elsewhere (Dask) need a path that does not depend on their cwd
+            detx = str(Path(read).resolve())
         text = json.dumps(
             {
                 "hitprep": version(),

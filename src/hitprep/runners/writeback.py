@@ -164,7 +164,9 @@ def writeback_files(
         raise ConfigError(msg)
     check_runner_options(workers=workers, dask=dask, scheduler=scheduler)
     paths = [Path(p) for p in inputs]
-    folder = Path(outdir)
+    folder = Path(outdir).resolve()
+    if dask or scheduler is not None:  # Dask workers may run elsewhere, in another folder
+        paths = [p.resolve() for p in paths]
     if folder.exists() and not folder.is_dir():
         msg = f"{folder} is a file; with several inputs, -o names an output folder"
         raise ConfigError(msg)
