@@ -84,3 +84,26 @@ def test_any_edges_and_values(raw_edges: list[float], values: list[float], f32: 
         return
     v = np.array(values + raw_edges, dtype=np.float32 if f32 else np.float64)
     assert bin_index(v, edges).tolist() == reference(v, edges)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ["equal, many", "log, few", "unequal"])
+def test_large_arrays_in_blocks(name: str, dtype: type) -> None:
+    edges = EDGE_SETS[name]
+    rng = np.random.default_rng(7)
+    v = rng.uniform(edges[0] - 1, edges[-1] + 1, 300_001).astype(dtype)
+    v[::1000] = np.resize(edges, len(v[::1000]))  # edges themselves, across block boundaries
+    v[5::7919] = np.nan
+    expected = np.searchsorted(edges, v.astype(np.float64), side="right") - 1
+    expected[v == edges[-1]] = len(edges) - 2
+    expected[np.isnan(v)] = len(edges) - 1
+    np.testing.assert_array_equal(bin_index(v, edges), expected)
+    np.testing.assert_array_equal(bin_index(v.reshape(-1, 1), edges), expected.reshape(-1, 1))
+
+
+def test_extreme_edges_fall_back_to_a_search() -> None:
+    tiny = np.array([0.0, 2.225073858507203e-309])  # a subnormal width
+    assert bin_index(np.array([0.0, 1e-309, 3e-309, np.nan]), tiny).tolist() == [0, 0, 1, 1]
+    huge = np.array([-1.5e308, 0.0, 1.5e308])  # the span overflows
+    values = np.array([0.0, 1e308, -1e308, 5.0, 1.6e308, -np.inf])
+    assert bin_index(values, huge).tolist() == [1, 1, 0, 1, 2, -1]
