@@ -200,6 +200,13 @@ def test_nonfinite_policies(toy: Path, out_dir: Path) -> None:
     assert len(nan_rows) > 0
 
 
+def test_link_clashing_with_an_output(toy: Path, out_dir: Path) -> None:
+    job = _job(toy, conditioning="Jet", inputs=["*"], link="genJetIdx")
+    with pytest.raises(ConfigError, match="link 'genJetIdx' is also one of the outputs"):
+        writeback(job, toy, out_dir / "out.root")
+    _nothing_left(out_dir)
+
+
 def test_output_rules(toy: Path, out_dir: Path) -> None:
     job = _job(toy)
     with pytest.raises(ConfigError, match="is also the input"):

@@ -121,6 +121,12 @@ def _resolve_model(
     inputs = tuple(fields) if m.inputs == ("*",) else m.inputs
     _need_fields(source, m.conditioning, [*inputs, *m.select], fields)
     outputs = m.outputs or inputs
+    if m.link and m.link in outputs:
+        msg = (
+            f"{m.where}: link {m.link!r} is also one of the outputs {list(outputs)}; "
+            "give the link field another name"
+        )
+        raise ConfigError(msg)
     dtypes = []
     for name in outputs:
         if name in m.dtypes:
