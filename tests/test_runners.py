@@ -18,7 +18,7 @@ import pytest
 from hitprep.cli import main
 from hitprep.config import Job, load_job
 from hitprep.errors import SchedulerError, TaskError
-from hitprep.runners import Summary, convert
+from hitprep.runners import FAILED_REASON, Summary, convert
 from hitprep.runners.manifest import MANIFEST, parts_folder
 from hitprep.sinks.hdf5 import dataset_names
 
@@ -261,6 +261,44 @@ def test_resume_after_a_failed_task_equals_an_uninterrupted_run(
     reference = tmp_path / "reference.h5"
     _convert(flaky_job, inputs, reference, km3net_detx)  # marker gone: nothing fails
     _assert_same(reference, out)
+
+
+def test_keep_going_counts_the_events_of_a_failed_range_then_resume_fills_it(
+    flaky_job: Job, inputs: list[Path], km3net_detx: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "x.h5"
+    first = _convert(flaky_job, inputs, out, km3net_detx, keep_going=True, task_events=10)
+    assert first.tasks == N_FILES * 3
+    assert [(f.task.path, f.task.start, f.task.stop) for f in first.failed] == [(inputs[2], 0, 10)]
+    assert "injected failure" in first.failure_lines()[0]
+    acc = first.accounting
+    assert acc.events_read == N_FILES * EVENTS and acc.events_written == N_FILES * EVENTS - 10
+    assert dict(acc.skipped) == {FAILED_REASON: 10}
+    with h5py.File(out) as f:
+        assert f["x"].shape[0] == N_FILES * EVENTS - 10
+        failed = json.loads(f.attrs["failed"])
+        assert [(e["file_index"], e["start"], e["stop"]) for e in failed] == [(2, 0, 10)]
+        assert [r["events"] for r in json.loads(f.attrs["inputs"])] == [EVENTS] * N_FILES
+
+    again = _convert(flaky_job, inputs, out, km3net_detx, task_events=10, overwrite=True)
+    assert again.resumed == N_FILES * 3 - 1 and not again.failed
+    reference = tmp_path / "reference.h5"
+    _convert(flaky_job, inputs, reference, km3net_detx)
+    _assert_same(reference, out)
+
+
+def test_one_run_at_a_time_per_output(tmp_path: Path) -> None:
+    from hitprep.errors import RunnerError
+    from hitprep.runners.manifest import PartsFolder
+
+    folder = tmp_path / "x.h5.parts"
+    with (
+        PartsFolder(folder, "job", resume=True),
+        pytest.raises(RunnerError, match="another hitprep run is writing"),
+    ):
+        PartsFolder(folder, "job", resume=True)
+    with PartsFolder(folder, "job", resume=True):  # released
+        pass
 
 
 def test_changed_input_or_job_invalidates_shards(
