@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from hitprep.errors import ConfigError, SchedulerError
+from hitprep.errors import ConfigError, RunnerError, SchedulerError
 from hitprep.runners.tasks import Report, TaskResult
 
 __all__ = [
@@ -353,6 +353,7 @@ def dask_backend(
 
     Raises:
         ConfigError: Dask is not installed.
+        RunnerError: the local cluster does not start.
         SchedulerError: the scheduler cannot be reached, or has no worker, in time.
     """
     try:
@@ -365,13 +366,17 @@ def dask_backend(
         raise ConfigError(msg) from err
     if scheduler is None:
         n = workers or os.cpu_count() or 1
-        cluster = distributed.LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        )
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+        except Exception as err:  # ports, spawn, resources: anything that stops it starting
+            msg = f"cannot start a Dask LocalCluster of {n} workers: {err}"
+            raise RunnerError(msg) from err
         try:
             client = distributed.Client(cluster, set_as_default=False)
         except BaseException:
