@@ -415,7 +415,11 @@ def test_unreachable_scheduler_is_one_clear_error(
     assert not out.parent.exists()
 
 
-def test_runner_options_are_checked(job: Job, inputs: list[Path], tmp_path: Path) -> None:
+def test_runner_options_are_checked(
+    job: Job, inputs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
     from hitprep.errors import ConfigError
 
     out = tmp_path / "x.h5"
@@ -425,6 +429,9 @@ def test_runner_options_are_checked(job: Job, inputs: list[Path], tmp_path: Path
         convert(job, inputs, out, dask=True, scheduler="tcp://127.0.0.1:1")
     with pytest.raises(ConfigError, match="task_events"):
         convert(job, inputs, out, task_events=0)
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if Dask were not installed
+    with pytest.raises(ConfigError, match=r"need Dask: pip install 'hitprep\[dask\]'"):
+        convert(job, inputs, out, dask=True)
     assert [p.name for p in tmp_path.iterdir()] == ["in"]  # nothing written
 
 
