@@ -59,6 +59,7 @@ __all__ = [
 INDICES_DTYPE = np.dtype([("index", "<i8"), ("n_items", "<i8")])
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -94,22 +95,27 @@ def make_graphs(batch: ak.Array, spec: GraphSpec, *, file_index: int = 0) -> Gra
     hits = batch[spec.collection]
     n = counts(hits)
     columns = {f: flat_column(hits, f) for f in spec.fields}
-    keep = np.ones(int(n.sum()), dtype=bool)
-    if spec.only_triggered:
-        keep &= columns[spec.triggered_field] != 0
-    if spec.time_window is not None:
-        t = columns[spec.time_field]
-        keep &= (t >= spec.time_window[0]) & (t <= spec.time_window[1])
-    event = event_index(n)
-    position = np.arange(len(keep), dtype=np.int64) - offsets_from_counts(n)[:-1][event]
-    if not keep.all():
-        n = np.bincount(event[keep], minlength=len(n)).astype(np.int64)
+    keep = _filter(columns, spec)
+    # per kept hit: its event in the batch and its position in the event before the filters
+    # (computed only when needed: filters, truncation or time order)
+    event: IntArray | None = None
+    position: IntArray | None = None
+    if keep is not None:
+        event = event_index(n)
+        position = (np.arange(len(keep), dtype=np.int64) - offsets_from_counts(n)[:-1][event])[keep]
+        event = event[keep]
+        n = np.bincount(event, minlength=len(n)).astype(np.int64)
         columns = {f: c[keep] for f, c in columns.items()}
-        event, position = event[keep], position[keep]
     n_hits = n
     if spec.max_n_hits is not None and len(n) and int(n.max()) > spec.max_n_hits:
+        if event is None:
+            event = event_index(n)
         key: npt.NDArray[Any]
         if spec.truncation == "random":
+            if position is None:
+                position = (
+                    np.arange(len(event), dtype=np.int64) - offsets_from_counts(n)[:-1][event]
+                )
             entry = np.asarray(batch["entry"], dtype=np.int64)[event]
             key = random_keys(spec.seed, file_index, entry, position)
         elif spec.truncation == "earliest":
@@ -121,6 +127,8 @@ def make_graphs(batch: ak.Array, spec: GraphSpec, *, file_index: int = 0) -> Gra
         columns = {f: c[kept] for f, c in columns.items()}
         event = event[kept]
     if spec.order == "time":
+        if event is None:
+            event = event_index(n)
         order = np.lexsort((columns[spec.time_field], event))
         columns = {f: c[order] for f, c in columns.items()}
     nodes = np.empty((int(n.sum()), spec.n_features), dtype=spec.dtype)
@@ -130,6 +138,18 @@ def make_graphs(batch: ak.Array, spec: GraphSpec, *, file_index: int = 0) -> Gra
         return GraphChunk(nodes, n, n_hits)
     edges, n_edges = compute_edges(scaled_points(columns, spec.edges), n, spec.edges)
     return GraphChunk(nodes, n, n_hits, edges, n_edges)
+
+
+def _filter(columns: dict[str, npt.NDArray[Any]], spec: GraphSpec) -> BoolArray | None:
+    """Mask of the hits the filters keep; None when there are no filters or all pass."""
+    keep: BoolArray | None = None
+    if spec.only_triggered:
+        keep = columns[spec.triggered_field] != 0
+    if spec.time_window is not None:
+        t = columns[spec.time_field]
+        inside = (t >= spec.time_window[0]) & (t <= spec.time_window[1])
+        keep = inside if keep is None else keep & inside
+    return None if keep is None or keep.all() else keep
 
 
 def _indices(start: int, n_items: IntArray) -> npt.NDArray[np.void]:
