@@ -76,7 +76,9 @@ def test_files_by_run_keep_groups_whole(make_events: Callable[..., Path], tmp_pa
         seen += ids
         runs.append({int(ev["event_info"]["run_id"]) for ev in got})
         with h5py.File(path) as f:
-            assert json.loads(f.attrs["split"])["by"] == "run_id"
+            record = json.loads(f.attrs["split"])
+            assert record["by"] == "run_id"
+            assert "bin_stats/img/time/hist" in record["summaries"]
             assert "bin_stats/img/time/hist" in f
     assert sorted(seen) == list(range(12))
     assert not runs[0] & runs[1]

@@ -146,6 +146,10 @@ def split(
             "groups": n_groups,
             "events": sizes.tolist(),
         }
+        if files and src.summaries:
+            info["summaries"] = (
+                f"copied from the input, they describe all its events: {src.summaries}"
+            )
         sinks = [
             stack.enter_context(HDF5Sink(o, overwrite=overwrite, compression="gzip"))
             for o in outputs
