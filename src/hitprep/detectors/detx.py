@@ -180,7 +180,7 @@ class Detector:
         return bool(np.any(self.t0 != 0))
 
     @cached_property
-    def _dense_dom_table(self) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]] | None:
+    def _dense_dom_table(self) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint16]] | None:
         """(first row, number of channels) per DOM id - min DOM id, when that range is small
         (at most 2**23 ids) and each DOM's PMTs are consecutive rows in channel order;
         else None (the sorted-key lookup is used)."""
@@ -198,7 +198,9 @@ class Detector:
         if not np.array_equal(self.channel_id, expected):
             return None
         first_row = np.zeros(dmax - dmin + 1, dtype=np.int32)
-        n_channels = np.zeros(dmax - dmin + 1, dtype=np.int32)
+        if lengths.max() > np.iinfo(np.uint16).max:
+            return None
+        n_channels = np.zeros(dmax - dmin + 1, dtype=np.uint16)
         first_row[doms - dmin] = starts
         n_channels[doms - dmin] = lengths
         return first_row, n_channels
@@ -247,10 +249,13 @@ class Detector:
         dense = self._dense_dom_table
         if dense is not None:  # fast path: DOM id -> first row, then + channel
             first_row, n_channels = dense
-            inside = (dom >= dmin) & (dom <= dmax)
-            slot = np.where(inside, dom - dmin, 0)
-            rows = first_row[slot].astype(np.int64) + chan
-            found = inside & (chan >= 0) & (chan < n_channels[slot])
+            # one unsigned comparison tests dmin <= dom <= dmax (below dmin wraps to huge)
+            slot = (dom - dmin).view(np.uint64)
+            inside = slot < len(first_row)
+            if not inside.all():
+                slot = np.where(inside, slot, 0)
+            rows = first_row[slot] + chan
+            found = inside & (chan.view(np.uint64) < n_channels[slot])
             if not found.all():
                 self._raise_missing_channel(dom, chan, found, source)
             return rows.reshape(shape)

@@ -2,8 +2,9 @@
 
 h5py decompresses chunk after chunk under its global lock. For datasets whose filter
 pipeline is only deflate (gzip), byte shuffle and Fletcher-32 (what km3pipe/PyTables
-write), this module reads the raw chunks and inflates them in a thread pool
-(``zlib`` releases the GIL), then undoes the shuffle with numpy. Anything else
+write), this module reads the raw chunks and inflates them in a thread pool (with
+``zlib-ng`` when installed, else ``zlib``; both release the GIL), then undoes the
+shuffle with numpy. Anything else
 (Blosc, other filters, a chunk with a skipped filter, non-1-d data) is read by h5py.
 The result is the same array h5py returns (tests compare them on real files).
 """
@@ -11,7 +12,6 @@ The result is the same array h5py returns (tests compare them on real files).
 from __future__ import annotations
 
 import os
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
@@ -21,6 +21,11 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = ["read_slice"]
+
+try:  # zlib-ng inflates the same streams about 3x faster than the standard library
+    from zlib_ng import zlib_ng as zlib
+except ImportError:  # pragma: no cover - optional speed-up
+    import zlib  # type: ignore[no-redef]
 
 _DEFLATE, _SHUFFLE, _FLETCHER32 = 1, 2, 3
 _SUPPORTED = {_DEFLATE, _SHUFFLE, _FLETCHER32}
