@@ -25,6 +25,7 @@ from typing import Any
 
 from hitprep.errors import ConfigError, RunnerError, SchedulerError
 from hitprep.runners.tasks import Report, TaskResult
+from hitprep.sources.h5chunks import set_threads, threads
 
 __all__ = [
     "Backend",
@@ -175,9 +176,10 @@ def make_backend(
 _QUEUE: Any = None  # set in each worker process by _init_worker
 
 
-def _init_worker(queue: Any) -> None:
+def _init_worker(queue: Any, threads: int) -> None:
     global _QUEUE
     _QUEUE = queue
+    set_threads(threads)  # a share of the cores, not all of them, in every worker
 
 
 def _queue_report(index: int, kind: str, n: int) -> None:
@@ -212,12 +214,15 @@ class ProcessBackend(Backend):
         queue = ctx.Queue()
         drain = threading.Thread(target=_drain, args=(queue, report), daemon=True)
         drain.start()
+        share = max((os.cpu_count() or 1) // self.workers, 1)
         pool = ProcessPoolExecutor(
             max_workers=min(self.workers - 1, max(len(calls), 1)),
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(queue,),
+            initargs=(queue, share),
         )
+        previous = threads()
+        set_threads(share)  # this process runs tasks too
         try:
             queued = [(pool.submit(_process_entry, call), call) for call in calls]
             self._futures = [future for future, _ in queued]
@@ -234,6 +239,7 @@ class ProcessBackend(Backend):
                 elif waiting:
                     wait(waiting, return_when=FIRST_COMPLETED)
         finally:  # waits for running tasks, so that none writes a shard after we return
+            set_threads(previous)
             pool.shutdown(wait=True, cancel_futures=True)
             queue.put(None)
             drain.join(timeout=5)

@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["read_slice"]
+__all__ = ["read_slice", "set_threads", "threads"]
 
 try:  # zlib-ng inflates the same streams about 3x faster than the standard library
     from zlib_ng import zlib_ng as zlib
@@ -31,9 +31,30 @@ _DEFLATE, _SHUFFLE, _FLETCHER32 = 1, 2, 3
 _SUPPORTED = {_DEFLATE, _SHUFFLE, _FLETCHER32}
 
 
+_THREADS: list[int] = []  # set by set_threads(); else HITPREP_THREADS or the CPU count
+
+
+def set_threads(n: int | None) -> None:
+    """Inflate with ``n`` threads (None: ``HITPREP_THREADS`` or the number of CPUs).
+
+    Runners that start several worker processes on one machine give each a share of
+    the cores, so that workers do not oversubscribe them.
+    """
+    _THREADS[:] = [] if n is None else [max(int(n), 1)]
+    _pool.cache_clear()
+
+
+def threads() -> int:
+    """Number of inflate threads this process uses."""
+    if _THREADS:
+        return _THREADS[0]
+    env = os.environ.get("HITPREP_THREADS", "")
+    return max(int(env), 1) if env.isdigit() else max(os.cpu_count() or 1, 1)
+
+
 @lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 1), thread_name_prefix="inflate")
+    return ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="inflate")
 
 
 def _filters(ds: h5py.Dataset) -> tuple[int, ...] | None:
