@@ -45,6 +45,7 @@ Job section (one table per image)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import awkward as ak
@@ -55,7 +56,7 @@ from hitprep.config import Job, check_keys
 from hitprep.errors import ConfigError, CountOverflowError
 from hitprep.events import counts, flat_column, offsets_from_counts
 from hitprep.pipeline import BuildOptions, Context, Representation
-from hitprep.representations.binning import bin_index, check_edges
+from hitprep.representations.binning import Binner, check_edges
 from hitprep.sinks.hdf5 import HDF5Sink
 
 __all__ = [
@@ -172,12 +173,44 @@ class LdmxImageSpec:
         }
 
 
-def _pixels(spec: LdmxImageSpec, ix: Any, iy: Any, iz: Any) -> list[npt.NDArray[np.int64]]:
-    """Flat pixel index within one image, one array per channel written (xyz: three)."""
+@lru_cache(maxsize=64)
+def _binners(spec: LdmxImageSpec, dtype: np.dtype[Any]) -> tuple[Binner, Binner, Binner]:
+    """The x, y and z binners of an image, prepared once per spec and value dtype."""
+    edges = spec.edges()
+    return Binner(edges["x"], dtype), Binner(edges["y"], dtype), Binner(edges["z"], dtype)
+
+
+def _cells(
+    spec: LdmxImageSpec,
+    idx: list[npt.NDArray[np.int64]],
+    base: npt.NDArray[np.int64],
+    outside: npt.NDArray[np.bool_],
+    trash: int,
+) -> list[npt.NDArray[np.int64]]:
+    """Flat pixel index in the chunk of every hit, one array per channel written (xyz:
+    three); hits outside the lattice box go to the ``trash`` cell. Overwrites ``idx``."""
+    ix, iy, iz = idx
     d, c = spec.dim, spec.channels
     if spec.format == "xyz":
-        return [(ix * d + iy) * c, (iy * d + iz) * c + 1, (iz * d + ix) * c + 2]
-    return [(ix * d + iy) * c + iz]
+        ix *= c
+        iy *= c
+        iz *= c
+        cells = [ix * d, iy * d, iz * d]  # channel 0: [ix, iy], 1: [iy, iz], 2: [iz, ix]
+        cells[0] += iy
+        cells[1] += iz
+        cells[1] += 1
+        cells[2] += ix
+        cells[2] += 2
+    else:
+        ix *= d * c
+        iy *= c
+        ix += iy
+        ix += iz
+        cells = [ix]
+    for cell in cells:
+        cell += base
+        np.copyto(cell, trash, where=outside)
+    return cells
 
 
 def make_ldmx_images(
@@ -201,45 +234,50 @@ def make_ldmx_images(
     n_hits = counts(hits)
     n_events = len(n_hits)
     offsets = offsets_from_counts(n_hits)
-    edges = spec.edges()
     columns = [flat_column(hits, a) for a in "xyz"]
+    binners = [_binners(spec, np.dtype(c.dtype))[a] for a, c in enumerate(columns)]
     weights = flat_column(hits, spec.weights) if spec.weights else None
     n_pix = int(np.prod(spec.shape))
     dtype = np.dtype(spec.out_dtype)
-    out = np.zeros((n_events, *spec.shape), dtype=dtype)
-    flat = out.reshape(-1)
+    trash = n_events * n_pix  # one cell past the images: hits outside the lattice box
+    buffer = np.zeros(trash + 1, dtype=dtype)
+    flat = buffer[:trash]
     counted: list[npt.NDArray[np.int64]] = []
     first = 0
     while first < n_events:  # blocks of events with about _BLOCK_HITS hits: cache-sized work
         last = int(np.searchsorted(offsets, offsets[first] + _BLOCK_HITS, side="right")) - 1
         last = min(max(last, first + 1), n_events)
         lo, hi = int(offsets[first]), int(offsets[last])
-        idx = [bin_index(c[lo:hi], edges[a]) for c, a in zip(columns, "xyz", strict=True)]
-        inside = idx[0].view(np.uint64) < len(edges["x"]) - 1  # below the first edge: -1, huge
-        inside &= idx[1].view(np.uint64) < len(edges["y"]) - 1
-        inside &= idx[2].view(np.uint64) < len(edges["z"]) - 1
+        idx = [binners[a](c[lo:hi]) for a, c in enumerate(columns)]
+        out_box = idx[0].view(np.uint64) >= binners[0].n  # below the first edge: -1, huge
+        out_box |= idx[1].view(np.uint64) >= binners[1].n
+        out_box |= idx[2].view(np.uint64) >= binners[2].n
         base = np.repeat(np.arange(first, last, dtype=np.int64) * n_pix, n_hits[first:last])
-        cells = [base[inside] + p for p in _pixels(spec, *(i[inside] for i in idx))]
+        cells = _cells(spec, idx, base, out_box, trash)
         block_weights = None if weights is None else weights[lo:hi]
-        w = None if block_weights is None else block_weights[inside]
         if outside is not None:
-            n_in = len(cells[0])
-            outside[:2] += [n_in, hi - lo - n_in]
-            if block_weights is not None and w is not None:
-                kept = float(w.sum(dtype=np.float64))
-                outside[2:] += [kept, float(block_weights.sum(dtype=np.float64)) - kept]
+            n_out = int(np.count_nonzero(out_box))
+            outside[:2] += [hi - lo - n_out, n_out]
+            if block_weights is not None:
+                total = float(block_weights.sum(dtype=np.float64))
+                kept = float(np.sum(block_weights, dtype=np.float64, where=~out_box))
+                outside[2:] += [kept, total - kept]
         if dtype.kind == "f":
             # np.asarray also swaps in numpy's own dtype instance: uproot's float32 is an equal
             # but distinct instance, for which np.add.at leaves its fast path (~35x slower)
-            add = np.ones(len(base), dtype=dtype)[inside] if w is None else np.asarray(w, dtype)
+            add = (
+                np.ones(hi - lo, dtype=dtype)
+                if block_weights is None
+                else np.asarray(block_weights, dtype)
+            )
             for cell in cells:
-                np.add.at(flat, cell, add)
+                np.add.at(buffer, cell, add)
         else:
             counted += cells
         first = last
     if dtype.kind != "f":
         _add_counts(flat, counted, batch, spec, n_events, n_pix)
-    return out
+    return flat.reshape(n_events, *spec.shape)
 
 
 def _add_counts(
