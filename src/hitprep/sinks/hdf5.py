@@ -4,12 +4,22 @@ The file is written under a hidden temporary name beside the target and
 renamed on :meth:`HDF5Sink.commit`. Any error (or leaving the ``with`` block
 by an exception) removes the temporary file, so no half-written output is
 ever left behind.
+
+Rows appended to gzip datasets (deflate, optionally after byte shuffle, nothing else) are
+compressed a whole chunk at a time in the thread pool of :mod:`hitprep.sources.h5chunks`
+(zlib-ng when installed) and stored with ``write_direct_chunk``: h5py would deflate them
+one after another in this thread. Rows that do not fill a chunk wait for the next append
+and are written by h5py (its gzip filter) when the file is used (:attr:`HDF5Sink.file`)
+or committed. The files are ordinary HDF5: any reader inflates them with its gzip filter.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -19,10 +29,58 @@ import numpy as np
 import numpy.typing as npt
 
 from hitprep.errors import OutputExistsError
+from hitprep.sources import h5chunks  # its thread pool and zlib (zlib-ng when installed)
 
 __all__ = ["HDF5Sink", "check_output", "dataset_names"]
 
 _CHUNK_BYTES = 1 << 18
+_DEFLATE, _SHUFFLE = 1, 2  # HDF5 filter ids
+_QUEUED_BYTES = 1 << 25  # uncompressed chunks being compressed at most (then wait)
+
+
+@dataclass
+class _Direct:
+    """How to write one dataset's chunks directly, and its rows not yet in the file."""
+
+    rows: int  # rows per chunk
+    level: int  # deflate level
+    shuffle: bool  # byte shuffle before deflate
+    itemsize: int
+    pending: npt.NDArray[Any] | None = None  # rows after the last full chunk
+    pending_start: int = 0  # their first row
+
+
+def _direct(ds: h5py.Dataset) -> _Direct | None:
+    """The direct-write plan of ``ds``, or None when h5py must write it."""
+    dtype = ds.dtype
+    chunks = ds.chunks
+    if (
+        chunks is None
+        or ds.ndim < 1
+        or tuple(chunks[1:]) != tuple(ds.shape[1:])
+        or dtype.kind not in "iufb"
+        or not dtype.isnative
+        or ds.id.get_type().get_size() != dtype.itemsize
+        or chunks[0] * int(np.prod(chunks[1:], dtype=np.int64)) == 0
+    ):
+        return None
+    plist = ds.id.get_create_plist()
+    filters = [plist.get_filter(i) for i in range(plist.get_nfilters())]
+    ids = tuple(f[0] for f in filters)
+    if ids not in ((_DEFLATE,), (_SHUFFLE, _DEFLATE)):
+        return None
+    values = filters[-1][2]
+    level = int(values[0]) if len(values) else 6
+    return _Direct(int(chunks[0]), level, len(ids) == 2, dtype.itemsize)
+
+
+def _encode(block: npt.NDArray[Any], *, itemsize: int, shuffle: bool, level: int) -> bytes:
+    """One chunk as HDF5's shuffle and deflate filters store it."""
+    data = block.reshape(-1).view(np.uint8)
+    if shuffle and itemsize > 1:  # byte planes: all first bytes, all second bytes, ...
+        data = np.ascontiguousarray(data.reshape(-1, itemsize).T)
+    compressed = h5chunks.zlib.compress(data, level)  # type: ignore[attr-defined]  # its import
+    return bytes(compressed)
 
 
 def check_output(path: str | Path, *, overwrite: bool) -> Path:
@@ -77,13 +135,77 @@ class HDF5Sink:
         self.tmp_path = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.partial")
         self.compression = compression
         self.compression_level = compression_level if compression == "gzip" else None
-        self.file: h5py.File | None = h5py.File(self.tmp_path, "w")
+        self._h5: h5py.File | None = h5py.File(self.tmp_path, "w")
+        self._plans: dict[str, _Direct | None] = {}
+        self._queue: deque[tuple[h5py.Dataset, tuple[int, ...], Future[bytes], int]] = deque()
+        self._queued_bytes = 0
+
+    @property
+    def file(self) -> h5py.File | None:
+        """The open temporary file (None once committed or aborted), every row written."""
+        if self._h5 is not None:
+            self._flush()
+        return self._h5
 
     def _file(self) -> h5py.File:
-        if self.file is None:
+        if self._h5 is None:
             msg = f"sink for {self.path} is closed"
             raise RuntimeError(msg)
-        return self.file
+        return self._h5
+
+    def _flush(self) -> None:
+        """Write every appended row to the file (chunks still compressing, partial chunks)."""
+        self._drain(everything=True)
+        for name, plan in self._plans.items():
+            if plan is not None and plan.pending is not None:
+                self._write_pending(self._file()[name], plan)
+
+    def _drain(self, *, everything: bool = False) -> None:
+        """Store compressed chunks in order: those done (all with ``everything``)."""
+        queue = self._queue
+        while queue and (everything or self._queued_bytes > _QUEUED_BYTES or queue[0][2].done()):
+            ds, offsets, future, nbytes = queue.popleft()
+            self._queued_bytes -= nbytes
+            ds.id.write_direct_chunk(offsets, future.result(), filter_mask=0)
+
+    @staticmethod
+    def _write_pending(ds: h5py.Dataset, plan: _Direct) -> None:
+        """Write a dataset's partial last chunk through h5py (its own gzip filter)."""
+        pending, plan.pending = plan.pending, None
+        if pending is not None and len(pending):
+            stop = min(plan.pending_start + len(pending), ds.shape[0])
+            if stop > plan.pending_start:
+                ds[plan.pending_start : stop] = pending[: stop - plan.pending_start]
+
+    def _append_direct(self, ds: h5py.Dataset, plan: _Direct, arr: npt.NDArray[Any]) -> None:
+        """Append rows, compressing the chunks they complete in the thread pool."""
+        start = int(ds.shape[0])
+        first = start - start % plan.rows  # first row of the chunk the new rows start in
+        if plan.pending is not None and plan.pending_start + len(plan.pending) != start:
+            self._write_pending(ds, plan)  # the dataset was resized by someone else
+        if plan.pending is not None:
+            prefix = plan.pending
+        elif first < start:  # a partial chunk already in the file: read it back
+            self._drain(everything=True)
+            prefix = np.asarray(ds[first:start])
+        else:
+            prefix = arr[:0]
+        rows = np.concatenate([prefix, arr]) if len(prefix) else np.array(arr, order="C")
+        ds.resize(start + len(arr), axis=0)
+        n_full = len(rows) // plan.rows
+        pool = h5chunks._pool()
+        tail = (0,) * (ds.ndim - 1)
+        for i in range(n_full):
+            block = rows[i * plan.rows : (i + 1) * plan.rows]
+            future = pool.submit(
+                _encode, block, itemsize=plan.itemsize, shuffle=plan.shuffle, level=plan.level
+            )
+            self._queue.append((ds, (first + i * plan.rows, *tail), future, block.nbytes))
+            self._queued_bytes += block.nbytes
+            self._drain()
+        rest = rows[n_full * plan.rows :]
+        plan.pending = rest if len(rest) else None
+        plan.pending_start = first + n_full * plan.rows
 
     def append(self, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
         """Append each array along its first axis to its dataset (created on first use)."""
@@ -110,6 +232,13 @@ class HDF5Sink:
                     f" the dataset's {ds.shape[1:]} / {ds.dtype}"
                 )
                 raise ValueError(msg)
+            if name not in self._plans:
+                self._plans[name] = _direct(ds)
+            plan = self._plans[name]
+            if plan is not None:
+                if len(arr):
+                    self._append_direct(ds, plan, arr)
+                continue
             start = ds.shape[0]
             ds.resize(start + len(arr), axis=0)
             ds[start:] = arr
@@ -173,18 +302,21 @@ class HDF5Sink:
 
     def commit(self) -> Path:
         """Close the file and move it to its final path."""
+        self._flush()
         self._file().close()
-        self.file = None
+        self._h5 = None
         self.tmp_path.replace(self.path)
         return self.path
 
     def abort(self) -> None:
         """Close and delete the temporary file."""
-        if self.file is not None:
+        self._queue.clear()  # chunks still compressing are dropped
+        self._queued_bytes = 0
+        if self._h5 is not None:
             try:
-                self.file.close()
+                self._h5.close()
             finally:
-                self.file = None
+                self._h5 = None
         self.tmp_path.unlink(missing_ok=True)
 
     def __enter__(self) -> HDF5Sink:
@@ -196,5 +328,5 @@ class HDF5Sink:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.file is not None:
+        if self._h5 is not None:
             self.abort()
