@@ -17,6 +17,7 @@ import importlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +137,21 @@ class Component:
 class Stage(Component):
     """Batch -> batch."""
 
+    #: True when the stage keeps every event and every item of the collections it is given
+    #: (it may add fields and collections): item counts can then be known before the run
+    preserves_counts: bool = False
+
     def __call__(self, batch: ak.Array, ctx: Context) -> ak.Array:
         raise NotImplementedError
+
+    def count_items(
+        self, collection: str, source: Source, start: int, stop: int, *, step: int
+    ) -> int | None:
+        """Items of ``collection`` (which this stage provides) that events ``[start, stop)`` of
+        ``source`` will get, when the stage can tell cheaply (e.g. from a few columns);
+        ``None`` (the default) when it cannot."""
+        del collection, source, start, stop, step
+        return None
 
 
 class Representation(Component):
@@ -154,6 +168,18 @@ class Representation(Component):
 
     def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
         raise NotImplementedError
+
+    def prepare(self, sink: HDF5Sink, item_count: Callable[[str], int | None]) -> None:
+        """Before the first batch: e.g. create fixed-size datasets (default: nothing).
+
+        Datasets created here count as summaries, like those of :meth:`finish`.
+
+        Args:
+            sink: the output.
+            item_count: the number of items a collection will hold over the whole run,
+                or ``None`` when that cannot be known cheaply (see :meth:`Pipeline.prepare`).
+        """
+        del sink, item_count
 
     def finish(self, sink: HDF5Sink) -> None:
         """Write datasets that summarise the whole job (default: nothing)."""
@@ -297,19 +323,48 @@ class Pipeline:
         copied.summaries = {}
         return copied
 
+    def item_count(
+        self, collection: str, source: Source, start: int, stop: int, *, step: int
+    ) -> int | None:
+        """Items of a stage-made ``collection`` over events ``[start, stop)``, if knowable cheaply.
+
+        Known when every stage keeps all events and items (``preserves_counts``) and the
+        one stage providing the collection can count it (:meth:`Stage.count_items`).
+        """
+        makers = [s for s in self.stages if any(f.startswith(f"{collection}.") for f in s.provides)]
+        if len(makers) != 1 or not all(s.preserves_counts for s in self.stages):
+            return None
+        return makers[0].count_items(collection, source, start, stop, step=step)
+
+    def prepare(self, sink: HDF5Sink, source: Source, start: int, stop: int, *, step: int) -> None:
+        """Let representations size datasets before the first batch of events ``[start, stop)``.
+
+        Records the datasets they create as summaries (see :meth:`finish`).
+        """
+        self.summaries = {}
+
+        def count(collection: str) -> int | None:
+            return self.item_count(collection, source, start, stop, step=step)
+
+        for i, rep in enumerate(self.representations):
+            self._track(sink, i, partial(rep.prepare, sink, count))
+
+    def _track(self, sink: HDF5Sink, index: int, write: Callable[[], None]) -> None:
+        """Run ``write``; the fixed-size datasets it creates are summaries of rep ``index``."""
+        before = set(sink.dataset_names(extendable=False))
+        write()
+        for name in sink.dataset_names(extendable=False):
+            if name not in before:
+                self.summaries[name] = index
+
     def finish(self, sink: HDF5Sink) -> None:
         """Summaries of every representation; zero-row datasets when nothing was written.
 
         Records in :attr:`summaries` which representation (its position) wrote each
-        summary dataset, for merging shards.
+        summary dataset (here or in :meth:`prepare`), for merging shards.
         """
-        self.summaries = {}
         for i, rep in enumerate(self.representations):
-            before = set(sink.dataset_names(extendable=False))
-            rep.finish(sink)
-            for name in sink.dataset_names(extendable=False):
-                if name not in before:
-                    self.summaries[name] = i
+            self._track(sink, i, partial(rep.finish, sink))
         if self.accounting.events_written == 0:
             for rep in self.representations:
                 sink.append(rep.empty())

@@ -160,3 +160,19 @@ def test_empty_input(tmp_path: Path) -> None:
         assert f["labels"].shape == (0,)
         assert f["hit_pmt"].shape == (0,)
         assert f["event_hits_index"].shape == (0,)
+
+
+def test_spooled_hits_same_as_written_directly(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a columnar source lets the hits be counted first and written straight into place;
+    # otherwise they are spooled and copied at the end: the same output either way
+    direct, spooled = tmp_path / "direct.h5", tmp_path / "spooled.h5"
+    convert(load_job("wcsim_watchmal_digi"), [toy], direct, step=70)
+    monkeypatch.setattr(WCSimH5Source, "columnar", False)
+    convert(load_job("wcsim_watchmal_digi"), [toy], spooled, step=70)
+    with h5py.File(direct, "r") as fd, h5py.File(spooled, "r") as fs:
+        for name in [*PER_EVENT, "hit_pmt", "hit_time", "hit_charge", "_watchmal/hit_count"]:
+            np.testing.assert_array_equal(fd[name][:], fs[name][:], err_msg=name)
+            assert fd[name].dtype == fs[name].dtype, name
+        assert fd["hit_pmt"].id.get_offset() is not None

@@ -16,8 +16,11 @@ from the ``[wcsim_truth]`` stage.
 ``layout``:
   - ``"contiguous"`` (default): the hit arrays are contiguous and uncompressed,
     so WatChMaL can memory-map them (``np.memmap(path, offset=ds.id.get_offset())``).
-    Hits are spooled to anonymous temporary files while the job runs and copied
-    into the output in blocks at the end, so memory stays bounded by the chunk.
+    When the number of hits can be counted before the run (a columnar source such
+    as an event dump: a pre-pass over the trigger columns), the datasets are
+    created at that size and each chunk's hits are written straight into them;
+    otherwise hits are spooled to anonymous temporary files and copied into the
+    output in blocks at the end. Either way memory stays bounded by the chunk.
   - ``"compressed"``: the hit arrays are chunked and compressed like the rest.
 
 ``hits = false`` writes the per-event arrays only (e.g. beside PMT-grid images).
@@ -26,7 +29,7 @@ from the ``[wcsim_truth]`` stage.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import awkward as ak
@@ -123,6 +126,8 @@ class WatchmalRepresentation(Representation):
         self.hits_written = 0
         self._starts: list[npt.NDArray[np.int64]] = []
         self._spool: dict[str, IO[bytes]] = {}
+        self._direct: dict[str, h5py.Dataset] = {}  # hit datasets sized by prepare()
+        self._reserved = 0
         self._hits_before: int | None = None  # while merging shards
 
     def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
@@ -138,11 +143,29 @@ class WatchmalRepresentation(Representation):
             if self.layout == "compressed":
                 arrays[name] = column
                 continue
+            if self._direct:
+                first = self.hits_written - len(column)
+                if self.hits_written > self._reserved:
+                    msg = f"{name}: more hits than the {self._reserved} counted before the run"
+                    raise RuntimeError(msg)
+                self._direct[name][first : self.hits_written] = column
+                continue
             if name not in self._spool:
                 # closed in finish(); an anonymous file the OS deletes whatever happens
                 self._spool[name] = tempfile.TemporaryFile(prefix="hitprep-watchmal-")  # noqa: SIM115
             np.ascontiguousarray(column).tofile(self._spool[name])
         return arrays
+
+    def prepare(self, sink: HDF5Sink, item_count: Callable[[str], int | None]) -> None:
+        """Contiguous: create the hit datasets at their final size when it can be counted."""
+        if not self.hit_columns or self.layout != "contiguous" or sink.file is None:
+            return
+        total = item_count("hits")
+        if total is None:
+            return
+        self._reserved = total
+        for name, (_, dtype) in self.hit_columns.items():
+            self._direct[name] = sink.file.create_dataset(name, shape=(total,), dtype=dtype)
 
     def finish(self, sink: HDF5Sink) -> None:
         """Write ``event_hits_index`` and, contiguous, the spooled hits (block by block)."""
@@ -151,6 +174,12 @@ class WatchmalRepresentation(Representation):
         starts = np.concatenate(self._starts) if self._starts else np.zeros(0, np.int64)
         sink.write("event_hits_index", starts)
         sink.write(_HIT_COUNT, np.array([self.hits_written], dtype=np.int64))
+        if self._direct:
+            self._direct = {}
+            if self.hits_written != self._reserved:
+                msg = f"{self.hits_written} hits written, {self._reserved} counted before the run"
+                raise RuntimeError(msg)
+            return
         if self.layout != "contiguous" or sink.file is None:
             return
         for name, (_, dtype) in self.hit_columns.items():

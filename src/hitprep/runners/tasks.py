@@ -188,6 +188,7 @@ def run_range(
         end = source.num_events if task.stop is None else min(task.stop, source.num_events)
         report(task.index, "start", max(end - task.start, 0))
         ctx = Context(str(source.path), task.file_index, pipeline.accounting)
+        pipeline.prepare(sink, source, task.start, end, step=spec.step)
         for batch in source.iterate(step=spec.step, start=task.start, stop=end, fields=wanted):
             sink.append(pipeline.run(batch, ctx))
             report(task.index, "events", len(batch))

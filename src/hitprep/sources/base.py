@@ -26,6 +26,9 @@ class Source(abc.ABC):
     """
 
     format_name: ClassVar[str]
+    #: reading a few fields costs about their bytes (not a decode of whole events), so a
+    #: cheap pre-pass over some columns is possible (e.g. to count hits before a run)
+    columnar: ClassVar[bool] = False
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

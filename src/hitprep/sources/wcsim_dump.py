@@ -118,6 +118,7 @@ def pickled_arrays(path: str | Path) -> list[str]:
 class _DumpSource(Source):
     """Shared field listing and batch building of the two dump layouts."""
 
+    columnar = True
     _keys: list[str]
     _n: int
 

@@ -43,8 +43,16 @@ import numpy.typing as npt
 
 from hitprep.config import Job, check_keys
 from hitprep.errors import ConfigError
-from hitprep.events import counts, event_index, flat_column, jagged_from_flat, offsets_from_counts
+from hitprep.events import (
+    counts,
+    event_index,
+    flat_column,
+    jagged_from_flat,
+    offsets_from_counts,
+    with_fields,
+)
 from hitprep.pipeline import BuildOptions, Context, Stage
+from hitprep.sources.base import Source
 
 __all__ = ["SCHEMA", "TriggerSelection", "build_stages", "check_section", "select_trigger"]
 
@@ -115,6 +123,8 @@ def select_trigger(
 class TriggerSelection(Stage):
     """Adds collection ``hits``: the selected trigger's digits (or the true hits)."""
 
+    preserves_counts = True
+
     def __init__(
         self,
         *,
@@ -148,14 +158,10 @@ class TriggerSelection(Stage):
         if self.source == "digi_hits":
             trig = batch["triggers"]
             n_trig = counts(trig)
-            chosen = select_trigger(
-                n_trig, flat_column(trig, "type"), flat_column(trig, "time"), self.types
-            )
+            chosen, keep = self._chosen(coll, trig, n_hits, n_trig)
             missing = int((chosen < 0).sum())
             if missing:
                 ctx.accounting.items_read[NO_TRIGGER] += missing
-            hit_trigger = flat_column(coll, "trigger")
-            keep = hit_trigger == np.repeat(chosen, n_hits)
             cols = {c: v[keep] for c, v in cols.items()}
             n_hits = _kept(keep, n_hits)
             time = cols["time"]
@@ -170,7 +176,43 @@ class TriggerSelection(Stage):
             time, n_hits = time[early], _kept(early, n_hits)
         cols["time"] = time.astype(np.float32, copy=False)
         hits = jagged_from_flat(cols, offsets_from_counts(n_hits))
-        return ak.with_field(batch, hits, "hits")
+        return with_fields(batch, {"hits": hits})
+
+    def _chosen(
+        self,
+        coll: ak.Array,
+        trig: ak.Array,
+        n_hits: npt.NDArray[np.int64],
+        n_trig: npt.NDArray[np.int64],
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """Each event's chosen trigger (−1: none) and the mask of the digits it keeps."""
+        chosen = select_trigger(
+            n_trig, flat_column(trig, "type"), flat_column(trig, "time"), self.types
+        )
+        keep = flat_column(coll, "trigger") == np.repeat(chosen, n_hits)
+        return chosen, keep
+
+    def count_items(
+        self, collection: str, source: Source, start: int, stop: int, *, step: int
+    ) -> int | None:
+        """Hits of events ``[start, stop)``, from the trigger columns only (columnar sources,
+        no ``max_time`` cut)."""
+        if collection != "hits" or self.max_time > 0 or not source.columnar:
+            return None
+        if self.source == "true_hits":
+            fields = ["true_hits.pmt"]
+        else:
+            fields = ["digi_hits.trigger", "triggers.type", "triggers.time"]
+        total = 0
+        for batch in source.iterate(step=step, start=start, stop=stop, fields=fields):
+            coll = batch[self.source]
+            if self.source == "true_hits":
+                total += len(flat_column(coll, "pmt"))
+                continue
+            trig = batch["triggers"]
+            _, keep = self._chosen(coll, trig, counts(coll), counts(trig))
+            total += int(np.count_nonzero(keep))
+        return total
 
     def _shift(self, trig: ak.Array) -> npt.NDArray[np.float64]:
         """Time shift of each trigger (flat, all events)."""
@@ -182,9 +224,8 @@ class TriggerSelection(Stage):
 
 def _kept(mask: npt.NDArray[np.bool_], n_per_event: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Items per event that ``mask`` (flat, aligned with the events' items) keeps."""
-    total = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
-    offsets = offsets_from_counts(n_per_event)
-    return np.asarray(total[offsets[1:]] - total[offsets[:-1]], dtype=np.int64)
+    kept_at = np.flatnonzero(mask)
+    return np.diff(np.searchsorted(kept_at, offsets_from_counts(n_per_event))).astype(np.int64)
 
 
 def build_stages(job: Job, options: BuildOptions) -> Sequence[Stage]:

@@ -45,7 +45,7 @@ import numpy.typing as npt
 from hitprep.config import Job, check_keys
 from hitprep.detectors.wcsim_geometry import AXES, read_geometry
 from hitprep.errors import ConfigError, FileFormatError
-from hitprep.events import counts, event_index, flat_column
+from hitprep.events import counts, event_index, flat_column, with_fields
 from hitprep.pipeline import BuildOptions, Context, Stage
 
 __all__ = [
@@ -182,6 +182,7 @@ class TruthStage(Stage):
     """Labels, primary kinematics, angles and veto flags (see the module docstring)."""
 
     collections = frozenset({"tracks"})
+    preserves_counts = True
 
     def __init__(self, section: dict[str, Any]) -> None:
         self.section = section
@@ -222,9 +223,7 @@ class TruthStage(Stage):
         truth["polar"], truth["azimuth"] = polar.astype(np.float32), azimuth.astype(np.float32)
         truth["label"] = self.label(np.asarray(truth["pid"]))
         truth.update(self.vetoes(tracks, n, ctx.source))
-        for name, values in truth.items():
-            batch = ak.with_field(batch, values, name)
-        return batch
+        return with_fields(batch, truth)
 
     def label(self, pid: npt.NDArray[Any]) -> npt.NDArray[np.int32]:
         """Label of each PDG code from the table (−1 for codes it lacks)."""
