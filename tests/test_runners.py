@@ -89,7 +89,7 @@ def _convert(job: Job, inputs: list[Path], out: Path, detx: Path, **kw: Any) -> 
 
 
 def _no_partials(folder: Path) -> None:
-    left = [p.name for p in folder.rglob("*.partial")]
+    left = [p.name for p in folder.rglob("*.partial*")]
     assert left == [], f"temporary files left behind: {left}"
 
 

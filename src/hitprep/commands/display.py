@@ -35,8 +35,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from hitprep.atomic import check_output
     from hitprep.plotting.wcsim_display import draw_event, event_images
-    from hitprep.sinks.hdf5 import check_output
 
     check_output(args.output, overwrite=args.overwrite)
     images = event_images(

@@ -16,6 +16,8 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.plotting.save import save_figure
+
 __all__ = ["plot_response", "run"]
 
 
@@ -51,14 +53,7 @@ def plot_response(path: str | Path, events: ak.Array, *, overwrite: bool = False
         spread = float(np.std(values)) if len(values) else float("nan")
         ax.set_title(f"{len(values):,} {name}: median {median:.3f}, std {spread:.3f}")
     fig.suptitle("toy FlashSim model: response of synthetic reco objects")
-    tmp = out.with_name(f".{out.name}.partial.png")
-    try:
-        fig.savefig(tmp, dpi=110)
-        tmp.replace(out)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return out
+    return save_figure(fig, out)
 
 
 def run(outdir: Path) -> list[str]:

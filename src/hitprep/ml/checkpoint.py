@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import pickle
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from hitprep.atomic import atomic_path
 from hitprep.errors import FileFormatError
 from hitprep.ml.config import TrainConfig
 from hitprep.ml.models import HitprepModel, build_model
@@ -88,12 +88,8 @@ def save_checkpoint(
     if optimizer is not None:
         payload["optimizer"] = optimizer.state_dict()
     payload.update(extra or {})
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
+    with atomic_path(out) as tmp:
         torch.save(payload, tmp)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 

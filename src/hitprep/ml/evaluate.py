@@ -8,13 +8,13 @@ Writes ``metrics.json`` (keys ``auc``, ``threshold``, ``accuracy``,
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hitprep.atomic import atomic_path
 from hitprep.errors import ConfigError, KeyInFileError, OutputExistsError
 from hitprep.ml.checkpoint import load_checkpoint
 from hitprep.ml.data import open_dataset
@@ -155,9 +155,8 @@ def evaluate(
             metrics["per_mass"] = {k: v.as_dict() for k, v in groups.items()}
     out.mkdir(parents=True, exist_ok=True)
     plots = _plots(truth, scores, result.threshold, metrics, out, formats)
-    tmp = out / f".metrics.json.{uuid.uuid4().hex[:8]}.partial"
-    tmp.write_text(json.dumps(metrics, indent=1))
-    tmp.replace(metrics_path)
+    with atomic_path(metrics_path) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=1))
     return EvaluationReport(metrics, metrics_path, plots, chosen)
 
 

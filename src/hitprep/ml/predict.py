@@ -17,6 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from hitprep.atomic import check_output
 from hitprep.ml.checkpoint import load_checkpoint
 from hitprep.ml.data import open_dataset
 from hitprep.ml.device import pick_device
@@ -25,7 +26,7 @@ from hitprep.ml.inference import run_model
 from hitprep.ml.loader import make_loader
 from hitprep.ml.schema import check_compatible
 from hitprep.provenance import command_line, version
-from hitprep.sinks.hdf5 import HDF5Sink, check_output
+from hitprep.sinks.hdf5 import HDF5Sink
 
 __all__ = ["PredictionSummary", "predict"]
 

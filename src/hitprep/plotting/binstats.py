@@ -10,8 +10,9 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.atomic import check_output
 from hitprep.errors import FileFormatError, KeyInFileError
-from hitprep.sinks.hdf5 import check_output
+from hitprep.plotting.save import save_figure
 
 __all__ = ["AxisStats", "plot_bin_stats", "read_bin_stats"]
 
@@ -85,6 +86,4 @@ def plot_bin_stats(
         ax.set_xlabel(s.axis)
         ax.set_ylabel("hits")
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)

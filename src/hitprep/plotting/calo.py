@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from hitprep.sinks.hdf5 import check_output
+from hitprep.atomic import check_output
+from hitprep.plotting.save import save_figure
 
 __all__ = ["plot_channels"]
 
@@ -48,6 +49,4 @@ def plot_channels(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=90)

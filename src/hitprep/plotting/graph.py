@@ -7,8 +7,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from hitprep.atomic import check_output
 from hitprep.errors import FileFormatError, KeyInFileError
-from hitprep.sinks.hdf5 import check_output
+from hitprep.plotting.save import save_figure
 
 __all__ = ["plot_graph_event"]
 
@@ -84,6 +85,4 @@ def plot_graph_event(
     ax.set_zlabel("pos_z [m]")
     ax.set_title(f"{Path(path).name}: event {event}, {len(nodes)} nodes")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)

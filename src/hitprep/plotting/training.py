@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.plotting.save import save_figure
+
 __all__ = ["plot_history", "plot_roc", "plot_scores"]
 
 
@@ -29,11 +31,11 @@ def _save(fig: Any, save_as: str | Path, formats: Sequence[str]) -> list[Path]:
     base = Path(save_as)
     base.parent.mkdir(parents=True, exist_ok=True)
     paths = []
-    for fmt in formats:
-        path = base.with_suffix(f".{fmt}")
-        fig.savefig(path, dpi=120)
-        paths.append(path)
-    _pyplot().close(fig)
+    try:
+        for fmt in formats:
+            paths.append(save_figure(fig, base.with_suffix(f".{fmt}"), dpi=120, close=False))
+    finally:
+        _pyplot().close(fig)
     return paths
 
 

@@ -25,9 +25,10 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.atomic import check_output
 from hitprep.detectors.wcsim_geometry import TankGeometry, read_geometry
 from hitprep.errors import ConfigError, FileFormatError
-from hitprep.sinks.hdf5 import check_output
+from hitprep.plotting.save import save_figure
 
 __all__ = ["draw_event", "event_images"]
 
@@ -177,11 +178,4 @@ def draw_event(
         ax.set_facecolor("#f2f2f2")
     fig.suptitle(f"{title}   {n_hit} PMTs hit, {total:.0f} p.e.".strip())
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.partial{out.suffix}")
-    try:
-        fig.savefig(tmp, dpi=110)
-        tmp.replace(out)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return out
+    return save_figure(fig, out)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hitprep.atomic import check_output
 from hitprep.config import Job
 from hitprep.errors import ConfigError, TaskError
 from hitprep.pipeline import Accounting, Pipeline
@@ -40,7 +41,7 @@ from hitprep.runners.tasks import (
     run_range,
     task_key,
 )
-from hitprep.sinks.hdf5 import HDF5Sink, check_output
+from hitprep.sinks.hdf5 import HDF5Sink
 
 __all__ = ["FAILED_REASON", "Summary", "TaskFailure", "convert", "plan_tasks"]
 

@@ -15,7 +15,6 @@ or committed. The files are ordinary HDF5: any reader inflates them with its gzi
 
 from __future__ import annotations
 
-import uuid
 from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future
@@ -28,10 +27,10 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from hitprep.errors import OutputExistsError
+from hitprep.atomic import check_output, partial_path
 from hitprep.sources import h5chunks  # its thread pool and zlib (zlib-ng when installed)
 
-__all__ = ["HDF5Sink", "check_output", "dataset_names"]
+__all__ = ["HDF5Sink", "dataset_names"]
 
 _CHUNK_BYTES = 1 << 18
 _DEFLATE, _SHUFFLE = 1, 2  # HDF5 filter ids
@@ -83,14 +82,6 @@ def _encode(block: npt.NDArray[Any], *, itemsize: int, shuffle: bool, level: int
     return bytes(compressed)
 
 
-def check_output(path: str | Path, *, overwrite: bool) -> Path:
-    """Raise OutputExistsError early, before any work, when ``path`` exists."""
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise OutputExistsError(p)
-    return p
-
-
 def dataset_names(group: h5py.Group, *, extendable: bool | None = None) -> list[str]:
     """Paths of the datasets under ``group``, sorted.
 
@@ -132,7 +123,7 @@ class HDF5Sink:
     ) -> None:
         self.path = check_output(path, overwrite=overwrite)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp_path = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.partial")
+        self.tmp_path = partial_path(self.path)
         self.compression = compression
         self.compression_level = compression_level if compression == "gzip" else None
         self._h5: h5py.File | None = h5py.File(self.tmp_path, "w")

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.atomic import check_output
 from hitprep.errors import ConfigError, FileFormatError
-from hitprep.sinks.hdf5 import HDF5Sink, check_output
+from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.tools.eventfile import EventFile, EventWriter
 from hitprep.tools.records import ToolSummary, json_attr, parse_size, tool_record
 

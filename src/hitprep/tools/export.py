@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +30,10 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.atomic import check_output, partial_path
 from hitprep.errors import ConfigError
 from hitprep.events import counts, flat_column, offsets_from_counts
-from hitprep.sinks.hdf5 import HDF5Sink, check_output
+from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.sources.ldmx import LdmxEcalSource
 
 __all__ = ["COLUMNS", "ExportSummary", "export_hits", "hit_table"]
@@ -196,7 +196,7 @@ def export_hits(
         raise ConfigError(msg)
     groups = {"hits": dict(zip(COLUMNS[2:], branches, strict=True))}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
+    tmp = partial_path(out)
     from tqdm import tqdm
 
     from hitprep.provenance import input_records, provenance_attrs

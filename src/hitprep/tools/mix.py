@@ -38,12 +38,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.atomic import check_output
 from hitprep.config import Job
 from hitprep.errors import ConfigError
 from hitprep.pipeline import Context, Pipeline
 from hitprep.provenance import input_records, provenance_attrs
 from hitprep.runners.tasks import open_input
-from hitprep.sinks.hdf5 import HDF5Sink, check_output
+from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.tools.shuffle import shuffle
 
 __all__ = ["MixSummary", "mix"]

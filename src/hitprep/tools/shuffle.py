@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.atomic import check_output
 from hitprep.errors import ConfigError, HitprepError
 from hitprep.events import offsets_from_counts
-from hitprep.sinks.hdf5 import HDF5Sink, check_output
+from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.tools.eventfile import Block, EventFile, EventWriter, gather_ranges, spans
 from hitprep.tools.records import ToolSummary, parse_size, tool_record
 

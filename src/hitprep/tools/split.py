@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.atomic import check_output
 from hitprep.errors import ConfigError, KeyInFileError
-from hitprep.sinks.hdf5 import HDF5Sink, check_output
+from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.tools.eventfile import EventFile, EventWriter
 from hitprep.tools.records import ToolSummary, parse_size, tool_record
 

@@ -35,7 +35,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.atomic import atomic_path
 from hitprep.errors import ConfigError, OutputExistsError
 
 __all__ = ["BARREL_LAYERS", "ToyEvents", "cli_main", "simulate", "write_acts", "write_trackml"]
@@ -223,9 +223,8 @@ def _write_csv(
     path: Path, columns: dict[str, npt.NDArray[np.generic]], spec: Sequence[tuple[str, str]]
 ) -> None:
     """Write columns as CSV with a header, under a temporary name renamed when complete."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        table = np.column_stack([columns[name] for name, _ in spec])
+    table = np.column_stack([columns[name] for name, _ in spec])
+    with atomic_path(path) as tmp:
         np.savetxt(
             tmp,
             table,
@@ -234,9 +233,6 @@ def _write_csv(
             header=",".join(name for name, _ in spec),
             comments="",
         )
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _check_targets(paths: Sequence[Path], overwrite: bool) -> None:

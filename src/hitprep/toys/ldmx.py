@@ -33,7 +33,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.atomic import atomic_path
 from hitprep.errors import ConfigError, OutputExistsError
 from hitprep.events import jagged_from_flat, offsets_from_counts
 
@@ -350,42 +350,36 @@ def write_root(
     if chunk <= 0:
         msg = f"chunk must be a positive number of events, got {chunk}"
         raise ConfigError(msg)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with uproot.recreate(tmp) as f:
-            f.mktree(
-                tree,
-                {
-                    "eventNumber": np.int32,
-                    "x": "var * float32",
-                    "y": "var * float32",
-                    "z": "var * float32",
-                    "E": "var * float32",
-                },
+    with atomic_path(out) as tmp, uproot.recreate(tmp) as f:
+        f.mktree(
+            tree,
+            {
+                "eventNumber": np.int32,
+                "x": "var * float32",
+                "y": "var * float32",
+                "z": "var * float32",
+                "E": "var * float32",
+            },
+        )
+        for i, first in enumerate(range(0, n_events, chunk)):
+            size = min(chunk, n_events - first)
+            seq = np.random.SeedSequence([seed, i])
+            part = simulate(
+                size,
+                mass=mass,
+                seed=int(seq.generate_state(1)[0]),
+                first_event=first_event + first,
             )
-            for i, first in enumerate(range(0, n_events, chunk)):
-                size = min(chunk, n_events - first)
-                seq = np.random.SeedSequence([seed, i])
-                part = simulate(
-                    size,
-                    mass=mass,
-                    seed=int(seq.generate_state(1)[0]),
-                    first_event=first_event + first,
-                )
-                hits = part["hits"]
-                f[tree].extend(
-                    {
-                        "eventNumber": np.asarray(part["eventNumber"]),
-                        "x": hits["x"],
-                        "y": hits["y"],
-                        "z": hits["z"],
-                        "E": hits["E"],
-                    }
-                )
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+            hits = part["hits"]
+            f[tree].extend(
+                {
+                    "eventNumber": np.asarray(part["eventNumber"]),
+                    "x": hits["x"],
+                    "y": hits["y"],
+                    "z": hits["z"],
+                    "E": hits["E"],
+                }
+            )
     return out
 
 

@@ -29,11 +29,11 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.atomic import check_output
 from hitprep.config import Job
 from hitprep.errors import ConfigError, CountOverflowError, KeyInFileError, ModelError
 from hitprep.events import counts
 from hitprep.provenance import input_records, provenance_attrs
-from hitprep.sinks.hdf5 import check_output
 from hitprep.sources.root_tree import RootTreeSource
 from hitprep.writeback.generator import apply_generator
 from hitprep.writeback.noise import normal_noise

@@ -28,7 +28,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -39,8 +38,8 @@ import numpy as np
 import numpy.typing as npt
 import uproot
 
+from hitprep.atomic import check_output, partial_path
 from hitprep.errors import ConfigError
-from hitprep.sinks.hdf5 import check_output
 
 __all__ = ["NanoAODWriter", "parse_compression"]
 
@@ -239,7 +238,7 @@ class NanoAODWriter:
         self.path = check_output(path, overwrite=overwrite)
         self.compression = parse_compression(compression, like=like)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp_path = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.partial")
+        self.tmp_path = partial_path(self.path)
         self._file: Any = uproot.recreate(self.tmp_path, compression=self.compression)
         self._capacity = max(10, baskets + 2)
         self._trees: dict[str, Any] = {}
