@@ -32,6 +32,7 @@ covers plain tables of typed keys with defaults).
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import tomllib
 from collections.abc import Callable
@@ -51,6 +52,7 @@ __all__ = [
     "Job",
     "apply_overrides",
     "check_keys",
+    "lazy_section",
     "list_presets",
     "load_job",
     "parse_edges",
@@ -180,75 +182,15 @@ def _images(where: str, value: Any) -> tuple[ImageConfig, ...]:
     return tuple(images)
 
 
-def _barrel(where: str, value: Any) -> Any:
-    # imported here: the stage modules build on this one
-    from hitprep.stages.barrel import check_section
+def lazy_section(target: str) -> Validator:
+    """A validator that lives in the module that uses the section (``"module:function"``),
+    imported only when a job has that section: those modules build on this one."""
 
-    return check_section(where, value)
+    def validate(where: str, value: Any) -> Any:
+        module, _, name = target.partition(":")
+        return getattr(importlib.import_module(module), name)(where, value)
 
-
-def _trigger(where: str, value: Any) -> Any:
-    from hitprep.stages.trigger import check_section
-
-    return check_section(where, value)
-
-
-def _ldmx_images(where: str, value: Any) -> Any:
-    # imported here: the representation module builds on this one
-    from hitprep.representations.ldmx import check_section
-
-    return check_section(where, value)
-
-
-def _graph(where: str, value: Any) -> Any:
-    # imported here: the graph module builds on this one
-    from hitprep.representations.graph import check_graph_section
-
-    return check_graph_section(where, value)
-
-
-def _writeback(where: str, value: Any) -> Any:
-    # imported here: the writeback sections build on this module
-    from hitprep.writeback.spec import validate_writeback
-
-    return validate_writeback(where, value)
-
-
-def _model(where: str, value: Any) -> Any:
-    from hitprep.writeback.spec import validate_models
-
-    return validate_models(where, value)
-
-
-def _preprocess(where: str, value: Any) -> Any:
-    from hitprep.writeback.spec import validate_preprocess
-
-    return validate_preprocess(where, value)
-
-
-def _wcsim_hits(where: str, value: Any) -> Any:
-    # imported here: the water-Cherenkov stages and representations build on this module
-    from hitprep.stages.wcsim_hits import check_section
-
-    return check_section(where, value)
-
-
-def _wcsim_truth(where: str, value: Any) -> Any:
-    from hitprep.stages.wcsim_truth import check_section
-
-    return check_section(where, value)
-
-
-def _watchmal(where: str, value: Any) -> Any:
-    from hitprep.representations.watchmal import check_section
-
-    return check_section(where, value)
-
-
-def _pmt_grid(where: str, value: Any) -> Any:
-    from hitprep.representations.pmt_grid import check_section
-
-    return check_section(where, value)
+    return validate
 
 
 #: job section -> validator(where, value) -> validated value; order = order of stages
@@ -272,19 +214,19 @@ SECTIONS: dict[str, Validator] = {
             "correct_mc_time": (bool, True),
         }
     ),
-    "barrel": _barrel,
-    "trigger": _trigger,
+    "barrel": lazy_section("hitprep.stages.barrel:check_section"),
+    "trigger": lazy_section("hitprep.stages.trigger:check_section"),
     "images": _images,
-    "graph": _graph,
-    "ldmx_images": _ldmx_images,
+    "graph": lazy_section("hitprep.representations.graph:check_graph_section"),
+    "ldmx_images": lazy_section("hitprep.representations.ldmx:check_section"),
     "labels": table_section({"extractor": (str, None)}),
-    "writeback": _writeback,
-    "preprocess": _preprocess,
-    "model": _model,
-    "wcsim_hits": _wcsim_hits,
-    "wcsim_truth": _wcsim_truth,
-    "watchmal": _watchmal,
-    "pmt_grid": _pmt_grid,
+    "writeback": lazy_section("hitprep.writeback.spec:validate_writeback"),
+    "preprocess": lazy_section("hitprep.writeback.spec:validate_preprocess"),
+    "model": lazy_section("hitprep.writeback.spec:validate_models"),
+    "wcsim_hits": lazy_section("hitprep.stages.wcsim_hits:check_section"),
+    "wcsim_truth": lazy_section("hitprep.stages.wcsim_truth:check_section"),
+    "watchmal": lazy_section("hitprep.representations.watchmal:check_section"),
+    "pmt_grid": lazy_section("hitprep.representations.pmt_grid:check_section"),
     "output": table_section(
         {"compression": (str, "gzip"), "compression_level": (int, 1), "bin_stats": (bool, True)}
     ),
