@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from hitprep.commands.scale_out import add_scale_out_options, print_failures, scale_out_options
+
 __all__ = ["add_parser", "run"]
 
 
@@ -41,66 +43,15 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_scale_out(p)
-    p.set_defaults(run=run)
-
-
-def _add_scale_out(p: argparse.ArgumentParser) -> None:
-    """Options of the sharded runners (see hitprep.runners)."""
-    g = p.add_argument_group(
-        "scaling out",
+    add_scale_out_options(
+        p,
         "Several inputs run as tasks (one per input, or --task-events entries each) that"
         " write shards into OUTPUT.parts/, merged in input order into one output; the same"
         " datasets whichever runner. Exit status 3: written, but some tasks failed"
         " (--keep-going).",
+        shards=True,
     )
-    g.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="run tasks in N local processes (this one and N-1 started ones)",
-    )
-    g.add_argument(
-        "--dask",
-        action="store_true",
-        help="run tasks on a Dask LocalCluster on 127.0.0.1 (--workers N sets its size)",
-    )
-    g.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="run tasks on an existing Dask cluster, e.g. tcp://10.0.0.5:8786"
-        " (workers must see the output folder)",
-    )
-    g.add_argument(
-        "--scheduler-timeout",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="seconds to wait for the scheduler and a worker (default 10)",
-    )
-    g.add_argument(
-        "--task-events",
-        type=int,
-        metavar="N",
-        help="split inputs into tasks of N entries (default: one task per input)",
-    )
-    g.add_argument(
-        "--keep-going",
-        action="store_true",
-        help="write the tasks that succeeded, list those that failed (default: fail as a whole)",
-    )
-    g.add_argument(
-        "--virtual",
-        action="store_true",
-        help="keep rows in the shards (OUTPUT.parts/) and write HDF5 virtual datasets over them",
-    )
-    g.add_argument(
-        "--resume",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="reuse the finished shards of an interrupted run of the same job (default: yes);"
-        " --no-resume starts over",
-    )
+    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,16 +77,8 @@ def run(args: argparse.Namespace) -> int:
         step=args.step,
         progress=not args.no_progress and sys.stderr.isatty(),
         command=args.command_line,
-        workers=args.workers,
-        dask=args.dask,
-        scheduler=args.scheduler,
-        scheduler_timeout=args.scheduler_timeout,
-        task_events=args.task_events,
-        keep_going=args.keep_going,
-        virtual=args.virtual,
-        resume=args.resume,
+        **scale_out_options(args),
     )
     print(summary.line())
-    for line in summary.failure_lines():
-        print(f"hitprep convert: failed: {line}", file=sys.stderr)
+    print_failures("convert", summary.failure_lines())
     return 3 if summary.failed else 0

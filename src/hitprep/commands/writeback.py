@@ -6,18 +6,14 @@ import argparse
 import sys
 from typing import Any
 
+from hitprep.commands.scale_out import (
+    add_scale_out_options,
+    positive_int,
+    print_failures,
+    scale_out_options,
+)
+
 __all__ = ["add_parser", "run"]
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a positive integer, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
 
 
 def add_parser(sub: Any) -> None:
@@ -45,14 +41,16 @@ def add_parser(sub: Any) -> None:
         help="output file; with several inputs or a scaling-out option, a folder for"
         " OUTPUT/<input name>.root",
     )
-    p.add_argument("--upsample", type=_positive, metavar="N", help="use each input event N times")
+    p.add_argument(
+        "--upsample", type=positive_int, metavar="N", help="use each input event N times"
+    )
     p.add_argument(
         "--order",
         choices=["blocks", "adjacent"],
         help="upsampled copies: all events then all again (blocks) or side by side",
     )
     p.add_argument("--seed", type=int, help="noise seed (default: the job's)")
-    p.add_argument("--step", type=_positive, help="input events per chunk (bounds memory)")
+    p.add_argument("--step", type=positive_int, help="input events per chunk (bounds memory)")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -63,30 +61,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g = p.add_argument_group(
-        "scaling out",
+    add_scale_out_options(
+        p,
         "Several inputs run as one task per input (in this process, local processes or on"
         " Dask); each output is the one a single-input run writes. Exit status 3: written,"
         " but some inputs failed (--keep-going).",
-    )
-    g.add_argument("--workers", type=_positive, metavar="N", help="run in N local processes")
-    g.add_argument("--dask", action="store_true", help="run on a Dask LocalCluster on 127.0.0.1")
-    g.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster")
-    g.add_argument(
-        "--scheduler-timeout",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="seconds to wait for the scheduler and a worker (default 10)",
-    )
-    g.add_argument(
-        "--keep-going", action="store_true", help="write the other inputs when one fails"
-    )
-    g.add_argument(
-        "--resume",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="keep the outputs a previous run of the same job finished (default: yes)",
+        shards=False,
     )
     p.set_defaults(run=run)
 
@@ -121,16 +101,10 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=not args.no_progress and sys.stderr.isatty(),
             command=args.command_line,
-            workers=args.workers,
-            dask=args.dask,
-            scheduler=args.scheduler,
-            scheduler_timeout=args.scheduler_timeout,
-            keep_going=args.keep_going,
-            resume=args.resume,
+            **scale_out_options(args),
         )
         print(many.line())
-        for line in many.failure_lines():
-            print(f"hitprep writeback: failed: {line}", file=sys.stderr)
+        print_failures("writeback", many.failure_lines())
         return 3 if many.failed else 0
     summary = writeback(
         job,
