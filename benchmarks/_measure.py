@@ -7,9 +7,11 @@ resident set size, measured by a tiny wrapper so that each command is counted al
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 _WRAPPER = """
 import json, resource, subprocess, sys, time
@@ -45,3 +47,22 @@ def best_of(cmd: list[str], repeat: int) -> Measurement:
     """The fastest of ``repeat`` runs (peak memory of that run)."""
     runs = [measure(cmd) for _ in range(repeat)]
     return min(runs, key=lambda m: m.seconds)
+
+
+def km3net_copies(work: Path, n: int) -> tuple[list[str], str]:
+    """A fresh ``work`` folder with ``n`` copies of km3net-testdata's muon sample in ``work/in``.
+
+    Returns:
+        The copies' paths and the matching detector file.
+    """
+    import km3net_testdata
+
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "in").mkdir(parents=True)
+    source = Path(km3net_testdata.data_path("hdf5/atmospheric_muons_sample.h5"))
+    copies = []
+    for i in range(n):
+        copy = work / "in" / f"muons_{i:02d}.h5"
+        shutil.copyfile(source, copy)
+        copies.append(str(copy))
+    return copies, km3net_testdata.data_path("detx/KM3NeT_-00000001_20171212.detx")

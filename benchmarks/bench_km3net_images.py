@@ -20,16 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import h5py
-import km3net_testdata
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import Measurement, best_of
+from _measure import Measurement, best_of, km3net_copies
 
 HERE = Path(__file__).resolve().parent
 READ_FLOOR = """
@@ -51,15 +49,7 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(args.workdir)
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "in").mkdir(parents=True)
-    source = Path(km3net_testdata.data_path("hdf5/atmospheric_muons_sample.h5"))
-    detx = km3net_testdata.data_path("detx/KM3NeT_-00000001_20171212.detx")
-    copies = []
-    for i in range(args.copies):
-        copy = work / "in" / f"muons_{i:02d}.h5"
-        shutil.copyfile(source, copy)
-        copies.append(str(copy))
+    copies, detx = km3net_copies(work, args.copies)
     one, many = copies[:1], copies
     hitprep = [
         sys.executable,
@@ -102,7 +92,7 @@ def main() -> int:
         else:
             print(f"OrcaSong not found at {args.orcasong_python}: its rows are skipped")
 
-    print(f"\nKM3NeT z-t images, {source.name} (500 events, 2,228,941 hits per file)")
+    print("\nKM3NeT z-t images, atmospheric_muons_sample.h5 (500 events, 2,228,941 hits per file)")
     print(f"{'input':<10} {'tool':<20} {'seconds':>8} {'peak MiB':>9}  ratios")
     for label, tools in rows.items():
         floor, ours = tools["read floor (h5py)"], tools["hitprep"]

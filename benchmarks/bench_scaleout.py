@@ -28,14 +28,11 @@ import importlib.util
 import os
 import re
 import resource
-import shutil
 import sys
 from pathlib import Path
 
-import km3net_testdata
-
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import Measurement, measure
+from _measure import Measurement, km3net_copies, measure
 
 
 def _timed(cmd: list[str]) -> tuple[Measurement, float]:
@@ -63,15 +60,7 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(args.workdir)
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "in").mkdir(parents=True)
-    source = Path(km3net_testdata.data_path("hdf5/atmospheric_muons_sample.h5"))
-    detx = km3net_testdata.data_path("detx/KM3NeT_-00000001_20171212.detx")
-    inputs = []
-    for i in range(args.files):
-        copy = work / "in" / f"muons_{i:02d}.h5"
-        shutil.copyfile(source, copy)
-        inputs.append(str(copy))
+    inputs, detx = km3net_copies(work, args.files)
     base = [sys.executable, "-m", "hitprep", "convert", "km3net_zt", "--detx", detx]
     base += ["--no-progress", "--overwrite"]
 

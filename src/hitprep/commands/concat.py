@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
+
+from hitprep.commands import show_progress
 
 __all__ = ["add_parser", "run"]
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         args.output,
         overwrite=args.overwrite,
         max_ram=args.max_ram,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=show_progress(args),
     )
     print(summary.line())
     return 0

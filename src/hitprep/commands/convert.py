@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from hitprep.commands import show_progress
 from hitprep.commands.scale_out import add_scale_out_options, print_failures, scale_out_options
 
 __all__ = ["add_parser", "run"]
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         detx=args.detx,
         overwrite=args.overwrite,
         step=args.step,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=show_progress(args),
         command=args.command_line,
         **scale_out_options(args),
     )

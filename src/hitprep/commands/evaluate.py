@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
+
+from hitprep.commands import show_progress
 
 __all__ = ["add_parser", "run"]
 
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         num_workers=args.num_workers,
         overwrite=args.overwrite,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=show_progress(args),
     )
     m = report.metrics
     print(report.line())

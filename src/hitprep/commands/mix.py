@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from hitprep.commands import show_progress
 from hitprep.errors import ConfigError
 
 __all__ = ["add_parser", "parse_signal", "run"]
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_ram=args.max_ram,
         overwrite=args.overwrite,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=show_progress(args),
     )
     print(summary.line())
     return 0

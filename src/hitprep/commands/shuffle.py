@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
+
+from hitprep.commands import show_progress
 
 __all__ = ["add_parser", "run"]
 
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         max_ram=args.max_ram,
         tmpdir=args.tmpdir,
         overwrite=args.overwrite,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=show_progress(args),
     )
     print(summary.line())
     return 0

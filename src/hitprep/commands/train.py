@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
+
+from hitprep.commands import show_progress
 
 __all__ = ["add_parser", "run"]
 
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         args.output,
         resume=args.resume,
         overwrite=args.overwrite,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=show_progress(args),
     )
     print(result.line())
     for path in result.plots:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from hitprep.commands import show_progress
 from hitprep.commands.scale_out import (
     add_scale_out_options,
     positive_int,
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             step=args.step,
             overwrite=args.overwrite,
-            progress=not args.no_progress and sys.stderr.isatty(),
+            progress=show_progress(args),
             command=args.command_line,
             **scale_out_options(args),
         )
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         step=args.step,
         overwrite=args.overwrite,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=show_progress(args),
     )
     print(summary.line())
     return 0
