@@ -41,13 +41,42 @@ import uproot
 from hitprep.atomic import check_output, partial_path
 from hitprep.errors import ConfigError
 
-__all__ = ["NanoAODWriter", "parse_compression"]
+__all__ = ["FastZLIB", "NanoAODWriter", "parse_compression"]
 
 log = logging.getLogger(__name__)
 
 _VALUE = "value"
 _ENTRY = "entry"
-_COMPRESSIONS = {"zlib": uproot.ZLIB, "lzma": uproot.LZMA, "lz4": uproot.LZ4, "zstd": uproot.ZSTD}
+
+
+class FastZLIB(uproot.ZLIB):  # type: ignore[misc]
+    """uproot's ZLIB, with baskets compressed by zlib-ng instead of the standard zlib.
+
+    zlib-ng writes the same zlib format (ROOT's ``ZL`` blocks, which uproot, ROOT
+    and any zlib read) about twice as fast. Its level 1 is a quicker and much
+    weaker algorithm than zlib's (NanoAOD baskets come out 1.7x larger), so
+    level 1 is compressed at zlib-ng's level 2, which matches zlib's level 1 in
+    size (33.1 vs 33.2 MB on the writeback benchmark's output) at half the
+    time; other levels are zlib-ng's own. The file records ZLIB at the level
+    asked for, as :class:`uproot.ZLIB` would. Only the writer given this object
+    uses it: uproot's ``ZLIB`` itself is left alone.
+    """
+
+    @property
+    def code_pair(self) -> tuple[int, int]:
+        # uproot looks the algorithm code up by exact class; this one is ZLIB's
+        level: int = self.level
+        return 1, level
+
+    def compress(self, data: bytes) -> bytes:
+        from zlib_ng import zlib_ng
+
+        level: int = self.level
+        compressed: bytes = zlib_ng.compress(data, max(level, 2))
+        return compressed
+
+
+_COMPRESSIONS = {"zlib": FastZLIB, "lzma": uproot.LZMA, "lz4": uproot.LZ4, "zstd": uproot.ZSTD}
 
 
 def parse_compression(spec: str, *, like: str | Path | None = None) -> Any:
@@ -60,9 +89,10 @@ def parse_compression(spec: str, *, like: str | Path | None = None) -> Any:
     text = spec.strip().lower()
     if text == "input":
         if like is None:
-            return uproot.ZLIB(1)
+            return FastZLIB(1)
         with uproot.open(like) as f:
-            return f.file.compression
+            found = f.file.compression
+        return FastZLIB(found.level) if isinstance(found, uproot.ZLIB) else found
     if text in ("none", ""):
         return None
     name, _, level_text = text.partition(":")
