@@ -24,6 +24,7 @@ image job::
     [output]
     compression = "gzip"
     compression_level = 1
+    shuffle = true           # byte shuffle before deflate (helps counts; not float features)
 
 To add a section, register a validator in :data:`SECTIONS` (``table_section``
 covers plain tables of typed keys with defaults).
@@ -228,7 +229,12 @@ SECTIONS: dict[str, Validator] = {
     "watchmal": lazy_section("hitprep.representations.watchmal:check_section"),
     "pmt_grid": lazy_section("hitprep.representations.pmt_grid:check_section"),
     "output": table_section(
-        {"compression": (str, "gzip"), "compression_level": (int, 1), "bin_stats": (bool, True)}
+        {
+            "compression": (str, "gzip"),
+            "compression_level": (int, 1),
+            "shuffle": (bool, True),
+            "bin_stats": (bool, True),
+        }
     ),
 }
 

@@ -81,6 +81,7 @@ def test_orcasong_layout_equals_per_event_reference(
         assert [x.attrs[f"hit_info_{i}"] for i in range(9)] == FEATURES
         assert bool(x.attrs["indexed"]) is True
         assert "hit_info_9" not in x.attrs
+        assert (x.compression, x.shuffle) == ("gzip", False)  # the preset's [output]
         np.testing.assert_array_equal(x[:], expected)
         indices = f["x_indices"][:]
         n_hits = f["x_n_hits"][:]

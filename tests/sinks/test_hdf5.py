@@ -33,12 +33,14 @@ def _arrays(rng: np.random.Generator, n: int) -> dict[str, npt.NDArray[Any]]:
 
 
 @pytest.mark.parametrize("compression", ["gzip", "lzf", None])
-@pytest.mark.parametrize("level", [1, 6])
-def test_appends_read_back_identically(tmp_path: Path, compression: str | None, level: int) -> None:
+@pytest.mark.parametrize(("level", "shuffle"), [(1, True), (6, True), (1, False)])
+def test_appends_read_back_identically(
+    tmp_path: Path, compression: str | None, level: int, shuffle: bool
+) -> None:
     rng = np.random.default_rng(level)
     path = tmp_path / "out.h5"
     written: dict[str, list[npt.NDArray[Any]]] = {}
-    with HDF5Sink(path, compression=compression, compression_level=level) as sink:
+    with HDF5Sink(path, compression=compression, compression_level=level, shuffle=shuffle) as sink:
         for i, n in enumerate(SIZES):
             arrays = _arrays(rng, n)
             sink.append(arrays)
@@ -61,6 +63,7 @@ def test_appends_read_back_identically(tmp_path: Path, compression: str | None, 
             assert ds.shape == expected.shape
             assert ds.dtype == expected.dtype
             assert ds.compression == compression
+            assert ds.shuffle == (shuffle and compression is not None)
             if compression == "gzip":
                 assert ds.compression_opts == level
             assert np.array_equal(ds[:], expected), name

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import awkward as ak
@@ -101,3 +103,20 @@ def test_hit_count_beyond_data_is_detected(km3net_h5: Path, tmp_path: Path) -> N
         f["hits/_indices"][...] = idx
     with pytest.raises(FileFormatError, match=r"hits/_indices says event 499 ends"):
         open_source(path)
+
+
+def test_hdf5plugin_is_imported_only_for_files_that_need_it() -> None:
+    """Blosc files (numu_cc_test.h5) load hdf5plugin; gzip files start faster without it."""
+    script = (
+        "import sys, km3net_testdata as k\n"
+        "from hitprep.sources import open_source\n"
+        "open_source(k.data_path('hdf5/atmospheric_muons_sample.h5')).read(0, 2)\n"
+        "print('hdf5plugin' in sys.modules)\n"
+        "s = open_source(k.data_path('hdf5/numu_cc_test.h5'))\n"
+        "print('hdf5plugin' in sys.modules, s.read(0, s.num_events).trigger_counter.tolist())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[0] == "False"
+    assert out[1].startswith("True [")

@@ -38,10 +38,10 @@ from hitprep.runners.tasks import (
     WorkSpec,
     execute,
     open_input,
+    output_sink,
     run_range,
     task_key,
 )
-from hitprep.sinks.hdf5 import HDF5Sink
 
 __all__ = ["FAILED_REASON", "Summary", "TaskFailure", "convert", "plan_tasks"]
 
@@ -297,12 +297,7 @@ def _direct(
     pipeline = spec.pipeline()
     job = spec.job
     with (
-        HDF5Sink(
-            out,
-            overwrite=overwrite,
-            compression=job.output["compression"] or None,
-            compression_level=job.output["compression_level"],
-        ) as sink,
+        output_sink(job, out, overwrite=overwrite) as sink,
         _bar(out, progress) as bar,
     ):
         tracker = EventProgress(bar, 1)
@@ -335,12 +330,7 @@ def _sharded(
     workers: set[str] = set()
     reused = parts.reusable(tasks)
     with (
-        HDF5Sink(
-            out,
-            overwrite=overwrite,
-            compression=job.output["compression"] or None,
-            compression_level=job.output["compression_level"],
-        ) as sink,
+        output_sink(job, out, overwrite=overwrite) as sink,
         _bar(out, progress) as bar,
     ):
         tracker = EventProgress(bar, len(tasks))

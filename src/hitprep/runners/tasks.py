@@ -161,6 +161,18 @@ def task_key(job_key: str, task: Task) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def output_sink(job: Job, path: Path, *, overwrite: bool) -> HDF5Sink:
+    """A sink for ``path`` with the job's ``[output]`` compression settings."""
+    out = job.output
+    return HDF5Sink(
+        path,
+        overwrite=overwrite,
+        compression=out["compression"] or None,
+        compression_level=out["compression_level"],
+        shuffle=out["shuffle"],
+    )
+
+
 def open_input(job: Job, path: Path) -> Source:
     """Open one input with the job's ``[source]`` options."""
     src = job.source
@@ -258,12 +270,7 @@ def execute(spec: WorkSpec, task: Task, shard: Path, *, report: Report = _no_rep
     try:
         pipeline = spec.pipeline()
         job = spec.job
-        with HDF5Sink(
-            shard,
-            overwrite=True,
-            compression=job.output["compression"] or None,
-            compression_level=job.output["compression_level"],
-        ) as sink:
+        with output_sink(job, shard, overwrite=True) as sink:
             n_file = run_range(pipeline, spec, task, sink, report)
             pipeline.finish(sink)
             attrs = provenance_attrs(

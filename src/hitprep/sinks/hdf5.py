@@ -120,12 +120,14 @@ class HDF5Sink:
         overwrite: bool = False,
         compression: str | None = "gzip",
         compression_level: int = 1,
+        shuffle: bool = True,
     ) -> None:
         self.path = check_output(path, overwrite=overwrite)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_path = partial_path(self.path)
         self.compression = compression
         self.compression_level = compression_level if compression == "gzip" else None
+        self.shuffle = shuffle and compression is not None
         self._h5: h5py.File | None = h5py.File(self.tmp_path, "w")
         self._plans: dict[str, _Direct | None] = {}
         self._queue: deque[tuple[h5py.Dataset, tuple[int, ...], Future[bytes], int]] = deque()
@@ -214,7 +216,7 @@ class HDF5Sink:
                     chunks=(rows, *arr.shape[1:]),
                     compression=self.compression,
                     compression_opts=self.compression_level,
-                    shuffle=self.compression is not None,
+                    shuffle=self.shuffle,
                 )
             ds = f[name]
             if ds.shape[1:] != arr.shape[1:] or ds.dtype != arr.dtype:
@@ -260,7 +262,7 @@ class HDF5Sink:
             chunks=chunks,
             compression=self.compression,
             compression_opts=self.compression_level,
-            shuffle=self.compression is not None,
+            shuffle=self.shuffle,
         )
         for key, value in (attrs or {}).items():
             ds.attrs[key] = value

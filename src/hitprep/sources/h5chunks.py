@@ -12,6 +12,7 @@ The result is the same array h5py returns (tests compare them on real files).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
@@ -20,7 +21,7 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["read_slice", "set_threads", "threads"]
+__all__ = ["ensure_filters", "read_slice", "set_threads", "threads"]
 
 try:  # zlib-ng inflates the same streams about 3x faster than the standard library
     from zlib_ng import zlib_ng as zlib
@@ -55,6 +56,23 @@ def threads() -> int:
 @lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="inflate")
+
+
+def ensure_filters(datasets: Iterable[h5py.Dataset]) -> None:
+    """Register hdf5plugin's filters (Blosc, LZ4, Zstd, ...) if a dataset needs one.
+
+    HDF5 itself decodes gzip, shuffle, Fletcher-32, szip, n-bit, scale-offset and LZF;
+    importing :mod:`hdf5plugin` costs about 10 ms, so only files that use another
+    filter pay for it. A filter that hdf5plugin does not provide either is left for
+    HDF5 to report when the data are read.
+    """
+    for ds in datasets:
+        plist = ds.id.get_create_plist()
+        for i in range(plist.get_nfilters()):
+            if not h5py.h5z.filter_avail(plist.get_filter(i)[0]):
+                import hdf5plugin  # noqa: F401  (registers its filters on import)
+
+                return
 
 
 def _filters(ds: h5py.Dataset) -> tuple[int, ...] | None:

@@ -11,7 +11,7 @@ Layout, as found in km3net-testdata's ``hdf5/atmospheric_muons_sample.h5`` and
   whose ``group_id`` equals the event's (the table is sorted by it).
 - ``group_info``, ``meta``, ``raw_header``, ``_i_*``: bookkeeping, not read.
 
-Some files use Blosc compression; :mod:`hdf5plugin` is imported to read them.
+Some files use Blosc compression; :mod:`hdf5plugin` is imported when a file needs it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy.typing as npt
 from hitprep.errors import FileFormatError, KeyInFileError
 from hitprep.events import jagged_from_flat, make_batch, offsets_from_counts
 from hitprep.sources.base import Source
-from hitprep.sources.h5chunks import read_slice
+from hitprep.sources.h5chunks import ensure_filters, read_slice
 
 __all__ = ["KM3NeTHDF5Source"]
 
@@ -51,8 +51,6 @@ class KM3NeTHDF5Source(Source):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
-        import hdf5plugin  # noqa: F401  (registers Blosc and friends)
-
         try:
             self._file = h5py.File(self.path, "r")
         except OSError as err:
@@ -77,12 +75,11 @@ class KM3NeTHDF5Source(Source):
             if isinstance(obj, h5py.Group) and "_indices" in obj:
                 cols = [c for c in obj if c not in _SKIP_COLUMNS]
                 self._indexed[name] = sorted(cols)
-            elif (
-                isinstance(obj, h5py.Dataset)
-                and obj.dtype.names is not None
-                and "group_id" in obj.dtype.names
-            ):
-                self._grouped[name] = [c for c in obj.dtype.names if c != "group_id"]
+                ensure_filters(d for d in obj.values() if isinstance(d, h5py.Dataset))
+            elif isinstance(obj, h5py.Dataset):
+                ensure_filters([obj])
+                if obj.dtype.names is not None and "group_id" in obj.dtype.names:
+                    self._grouped[name] = [c for c in obj.dtype.names if c != "group_id"]
         if "event_info" in f:
             self._n = len(f["event_info"])
             self._event_columns = [c for c in f["event_info"].dtype.names]
