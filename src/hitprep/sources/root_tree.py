@@ -64,6 +64,7 @@ from hitprep.errors import ConfigError, FileFormatError, HitprepError, KeyInFile
 from hitprep.events import counts as item_counts
 from hitprep.events import flat_values, jagged_from_flat, offsets_from_counts
 from hitprep.sources.base import Source
+from hitprep.sources.baskets import BasketReader
 
 __all__ = ["RootTreeSource", "check_range", "find_tree", "open_root", "read_branches"]
 
@@ -417,6 +418,7 @@ class RootTreeSource(Source):
                 raise FileFormatError(self.path, msg) from err
             self._apply_aliases(aliases or {})
             self._num_events = int(self._tree.num_entries)
+            self._baskets = BasketReader(self.path, self._tree)
         except BaseException:
             self._file.close()
             raise
@@ -536,7 +538,10 @@ class RootTreeSource(Source):
             branches += [self._layout.collections[coll][f] for f in fnames]
             if coll in self._layout.counters:
                 branches.append(self._layout.counters[coll])
-        arrays = read_branches(self._tree, self.path, list(dict.fromkeys(branches)), start, stop)
+        branches = list(dict.fromkeys(branches))
+        arrays = self._baskets.read(branches, start, stop)  # plain numeric branches, directly
+        rest = [b for b in branches if b not in arrays]
+        arrays.update(read_branches(self._tree, self.path, rest, start, stop))
 
         n = stop - start
         contents: dict[str, ak.contents.Content] = {
@@ -586,4 +591,5 @@ class RootTreeSource(Source):
         return jagged_from_flat(columns, offsets_from_counts(reference))
 
     def close(self) -> None:
+        self._baskets.close()
         self._file.close()
