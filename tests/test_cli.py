@@ -224,6 +224,33 @@ def test_detx_lacking_a_dom(
     _no_outputs(out_dir)
 
 
+@pytest.mark.parametrize("inputs", [1, 2])
+def test_malformed_detx_fails_the_job(
+    small_h5: Path,
+    km3net_detx: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    inputs: int,
+) -> None:
+    """The detx is parsed in the background while the first chunk is read; its error still
+    ends the job with one line and no output, for one input and for several (not per task)."""
+    lines = km3net_detx.read_text().splitlines(keepends=True)
+    lines[7] = lines[7].replace(".", ",", 1)  # a PMT line with a token that is not a number
+    bad = tmp_path / "in" / "bad.detx"
+    bad.write_text("".join(lines))
+    copies = [small_h5]
+    for i in range(1, inputs):
+        copies.append(small_h5.with_name(f"copy{i}.h5"))
+        copies[-1].write_bytes(small_h5.read_bytes())
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    args = ["convert", "km3net_zt", *map(str, copies), "-o", str(out_dir / "x.h5")]
+    assert main([*args, "--detx", str(bad)]) == 1
+    err = _one_line_error(capsys)
+    assert str(bad) in err and "line 8" in err and "task" not in err
+    _no_outputs(out_dir)
+
+
 def test_job_with_typo(small_h5: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     job = tmp_path / "job.toml"
     job.write_text('[source]\nstpe = 10\n[[images]]\nbin_edges = [["time", [0, 1]]]\n')

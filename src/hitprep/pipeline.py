@@ -133,6 +133,13 @@ class Component:
     def restrict(self, needed: set[str]) -> None:
         """Learn which dotted fields later components use (a stage may skip adding others)."""
 
+    def ready(self) -> None:
+        """Wait for what the component loads in the background, raising its errors.
+
+        A component may start loading a large input (a detector file) when it is built
+        and use it from the first batch on, so that the loading overlaps the first read.
+        """
+
 
 class Stage(Component):
     """Batch -> batch."""
@@ -269,6 +276,11 @@ class Pipeline:
     @property
     def components(self) -> list[Component]:
         return [*self.stages, *self.representations]
+
+    def ready(self) -> None:
+        """Wait until every component has loaded its inputs (raises their errors)."""
+        for component in self.components:
+            component.ready()
 
     def fields_for(self, source: Source) -> list[str]:
         """Dotted fields to read from ``source``: event fields and whole needed collections.

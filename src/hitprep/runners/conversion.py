@@ -229,6 +229,7 @@ def convert(
     parallel = (workers or 1) > 1 or dask or scheduler is not None
     if len(tasks) == 1 and not (parallel or keep_going or virtual or resume):
         return _direct(spec, tasks[0], out, overwrite=overwrite, progress=progress, t0=started)
+    pipeline.ready()  # a bad detector file fails the job, not each of its tasks
     backend = make_backend(
         workers=workers, dask=dask, scheduler=scheduler, timeout=scheduler_timeout
     )

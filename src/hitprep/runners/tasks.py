@@ -204,6 +204,7 @@ def run_range(
         for batch in source.iterate(step=spec.step, start=task.start, stop=end, fields=wanted):
             sink.append(pipeline.run(batch, ctx))
             report(task.index, "events", len(batch))
+        pipeline.ready()  # inputs loaded in the background are checked even without events
         return source.num_events
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import awkward as ak
@@ -27,18 +28,19 @@ class KM3NeTCalibration(Stage):
 
     Events without a triggered hit cannot be centred; with ``center_time`` they
     are dropped and counted as ``"no triggered hit"`` (OrcaSong crashes on them).
+    The detector may still be loading (a future): the first batch waits for it.
     """
 
     def __init__(
         self,
-        detector: Detector | None,
+        detector: Detector | Future[Detector] | None,
         *,
         correct_timeslew: bool = True,
         center: bool = True,
         mc_time: bool = True,
         collection: str = "hits",
     ) -> None:
-        self.detector = detector
+        self._detector = detector
         self.correct_timeslew = correct_timeslew
         self.center = center
         self.mc_time = mc_time
@@ -54,6 +56,17 @@ class KM3NeTCalibration(Stage):
             required.add(f"{collection}.triggered")
         self.required = frozenset(required)
 
+    @property
+    def detector(self) -> Detector | None:
+        """The detector (waits for it while it is loaded in the background)."""
+        if isinstance(self._detector, Future):
+            self._detector = self._detector.result()
+        return self._detector
+
+    def ready(self) -> None:
+        """Wait for the detector file to be read (raises its errors)."""
+        _ = self.detector
+
     def restrict(self, needed: set[str]) -> None:
         """Add only the geometry columns that later components use."""
         prefix = f"{self.collection}."
@@ -63,10 +76,11 @@ class KM3NeTCalibration(Stage):
         names = set(ak.fields(batch))
         if self.mc_time and {"timestamp", "nanoseconds", "mc_time"} <= names:
             batch = correct_mc_time(batch)
-        if self.detector is not None:
+        detector = self.detector
+        if detector is not None:
             batch = calibrate_hits(
                 batch,
-                self.detector,
+                detector,
                 collection=self.collection,
                 correct_timeslew=self.correct_timeslew,
                 geometry=self.geometry,
@@ -85,12 +99,20 @@ def build_stages(job: Job, options: BuildOptions) -> Sequence[Stage]:
     """The calibration stage of a job with a ``[calibration]`` section."""
     cal = job.get("calibration")
     detx: str | Path | None = options.detx or cal["detx"] or None
-    detector = read_detx(detx) if detx else None
     return [
         KM3NeTCalibration(
-            detector,
+            _read_in_background(Path(detx)) if detx else None,
             correct_timeslew=cal["correct_timeslew"],
             center=cal["center_time"],
             mc_time=cal["correct_mc_time"],
         )
     ]
+
+
+def _read_in_background(path: Path) -> Future[Detector]:
+    """Parse a detx file in a thread: it overlaps the first chunk's read (GIL-free inflate)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detx")
+    try:
+        return pool.submit(read_detx, path)
+    finally:
+        pool.shutdown(wait=False)
