@@ -44,15 +44,14 @@ def test_real_km3pipe_files() -> None:
                 np.testing.assert_array_equal(read_slice(ds, 3, ds.shape[0] - 5), ds[3:-5])
 
 
-def test_thread_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hitprep.sources import h5chunks
+def test_one_thread_reads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a budget of one thread the chunks are inflated inline, with the same result."""
+    from hitprep import threads
 
-    monkeypatch.setenv("HITPREP_THREADS", "3")
-    h5chunks.set_threads(None)
-    assert h5chunks.threads() == 3
-    h5chunks.set_threads(1)
-    assert h5chunks.threads() == 1
-    with h5py.File(km3net_testdata.data_path("hdf5/atmospheric_muons_sample.h5")) as f:
-        ds = f["hits/time"]
-        np.testing.assert_array_equal(read_slice(ds, 0, 100_000), ds[:100_000])
-    h5chunks.set_threads(None)
+    threads.set_threads(1)
+    try:
+        with h5py.File(km3net_testdata.data_path("hdf5/atmospheric_muons_sample.h5")) as f:
+            ds = f["hits/time"]
+            np.testing.assert_array_equal(read_slice(ds, 0, 100_000), ds[:100_000])
+    finally:
+        threads.set_threads(None)

@@ -25,7 +25,7 @@ from typing import Any
 
 from hitprep.errors import ConfigError, RunnerError, SchedulerError
 from hitprep.runners.tasks import Report, TaskResult
-from hitprep.sources.h5chunks import set_threads, threads
+from hitprep.threads import set_threads, threads
 
 __all__ = [
     "Backend",

@@ -27,8 +27,9 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from hitprep import threads
 from hitprep.atomic import check_output, partial_path
-from hitprep.sources import h5chunks  # its thread pool and zlib (zlib-ng when installed)
+from hitprep.sources import h5chunks  # its zlib (zlib-ng when installed)
 
 __all__ = ["HDF5Sink", "dataset_names"]
 
@@ -186,11 +187,10 @@ class HDF5Sink:
         rows = np.concatenate([prefix, arr]) if len(prefix) else np.array(arr, order="C")
         ds.resize(start + len(arr), axis=0)
         n_full = len(rows) // plan.rows
-        pool = h5chunks._pool()
         tail = (0,) * (ds.ndim - 1)
         for i in range(n_full):
             block = rows[i * plan.rows : (i + 1) * plan.rows]
-            future = pool.submit(
+            future = threads.submit(
                 _encode, block, itemsize=plan.itemsize, shuffle=plan.shuffle, level=plan.level
             )
             self._queue.append((ds, (first + i * plan.rows, *tail), future, block.nbytes))

@@ -2,7 +2,8 @@
 
 h5py decompresses chunk after chunk under its global lock. For datasets whose filter
 pipeline is only deflate (gzip), byte shuffle and Fletcher-32 (what km3pipe/PyTables
-write), this module reads the raw chunks and inflates them in a thread pool (with
+write), this module reads the raw chunks and inflates them in hitprep's thread pool
+(:mod:`hitprep.threads`; with
 ``zlib-ng`` when installed, else ``zlib``; both release the GIL), then undoes the
 shuffle with numpy. Anything else
 (Blosc, other filters, a chunk with a skipped filter, non-1-d data) is read by h5py.
@@ -11,17 +12,16 @@ The result is the same array h5py returns (tests compare them on real files).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import Any
 
 import h5py
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ensure_filters", "read_slice", "set_threads", "threads"]
+from hitprep.threads import run_all
+
+__all__ = ["ensure_filters", "read_slice"]
 
 try:  # zlib-ng inflates the same streams about 3x faster than the standard library
     from zlib_ng import zlib_ng as zlib
@@ -30,32 +30,6 @@ except ImportError:  # pragma: no cover - optional speed-up
 
 _DEFLATE, _SHUFFLE, _FLETCHER32 = 1, 2, 3
 _SUPPORTED = {_DEFLATE, _SHUFFLE, _FLETCHER32}
-
-
-_THREADS: list[int] = []  # set by set_threads(); else HITPREP_THREADS or the CPU count
-
-
-def set_threads(n: int | None) -> None:
-    """Inflate with ``n`` threads (None: ``HITPREP_THREADS`` or the number of CPUs).
-
-    Runners that start several worker processes on one machine give each a share of
-    the cores, so that workers do not oversubscribe them.
-    """
-    _THREADS[:] = [] if n is None else [max(int(n), 1)]
-    _pool.cache_clear()
-
-
-def threads() -> int:
-    """Number of inflate threads this process uses."""
-    if _THREADS:
-        return _THREADS[0]
-    env = os.environ.get("HITPREP_THREADS", "")
-    return max(int(env), 1) if env.isdigit() else max(os.cpu_count() or 1, 1)
-
-
-@lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="inflate")
 
 
 def ensure_filters(datasets: Iterable[h5py.Dataset]) -> None:
@@ -133,7 +107,7 @@ def read_slice(ds: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
     def decode(i: int) -> None:
         _decode_into(pieces[i], raws[i], filters, itemsize)
 
-    list(_pool().map(decode, range(len(raws))))  # wait, and raise the first error
+    run_all(decode, range(len(raws)))  # waits, and raises the first error
     offset = start - first * length
     result: npt.NDArray[Any] = out.view(ds.dtype)[offset : offset + (stop - start)]
     return result
