@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -316,8 +317,9 @@ def _prefetched(
 ) -> Iterator[tuple[Chunk, ak.Array]]:
     """Each chunk with its input events, the next chunk read in a thread meanwhile.
 
-    Reading (decompression) and writing (compression) release the GIL, so they
-    overlap; at most two chunks are in memory. Only the thread reads the source.
+    Reading (decompression) and writing (compression, in :class:`_WriteBehind`'s
+    thread) release the GIL, so they overlap; at most two input chunks are in
+    memory. Only the thread reads the source.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hitprep-read") as pool:
         pending: tuple[Chunk, Future[ak.Array]] | None = None
@@ -328,6 +330,42 @@ def _prefetched(
             pending = (chunk, future)
         if pending is not None:
             yield pending[0], pending[1].result()
+
+
+class _WriteBehind:
+    """Appends output chunks to a tree in a thread, in order, while the next chunk is made.
+
+    Compressing and writing baskets (zlib-ng releases the GIL) then overlaps
+    reading and computing. One chunk is written at a time and :meth:`submit`
+    waits for the previous one first, so at most one chunk waits in memory; an
+    error in a write is raised by the next :meth:`submit` or on leaving the
+    ``with`` block, which always waits for the thread, so the writer is never
+    aborted under a running write.
+    """
+
+    def __init__(self, writer: NanoAODWriter, tree: str, **options: Any) -> None:
+        self._extend = partial(writer.extend, tree, **options)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hitprep-write")
+        self._pending: Future[None] | None = None
+
+    def submit(self, batch: ak.Array) -> None:
+        self.wait()
+        self._pending = self._pool.submit(self._extend, batch)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> _WriteBehind:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _copy_trees(
@@ -451,16 +489,17 @@ def writeback(
             chunks_in = output_events(
                 source.num_events, step=spec.step, upsample=spec.upsample, order=spec.order
             )
-            for (start, _, events, copies), batch in _prefetched(source, chunks_in, plan.read):
-                out = chunker(batch, start, events, copies)
-                for coll, _ in plan.collections:
-                    summary.objects[coll] += int(counts(out[coll]).sum())
-                writer.extend(
-                    spec.tree, out, counter_dtypes=plan.counter_dtypes, titles=plan.titles
-                )
-                made = True
-                summary.events_written += len(out)
-                bar.update(len(events))
+            with _WriteBehind(
+                writer, spec.tree, counter_dtypes=plan.counter_dtypes, titles=plan.titles
+            ) as behind:
+                for (start, _, events, copies), batch in _prefetched(source, chunks_in, plan.read):
+                    out = chunker(batch, start, events, copies)
+                    for coll, _ in plan.collections:
+                        summary.objects[coll] += int(counts(out[coll]).sum())
+                    behind.submit(out)
+                    made = True
+                    summary.events_written += len(out)
+                    bar.update(len(events))
             if not made:  # an input without events still gets its (empty) tree
                 empty = chunker(
                     source.read(0, 0, fields=plan.read),

@@ -126,7 +126,30 @@ def _branch_types(batch: ak.Array, bare: set[str]) -> dict[str, Any]:
     return types
 
 
+def _fields_of(collection: ak.Array) -> dict[str, ak.Array] | None:
+    """Each field of a ``var * {fields}`` collection as its own list array, sharing the offsets.
+
+    Taken from the layout (no awkward dispatch per field: uproot would otherwise
+    index the collection once per branch); None for any other layout.
+    """
+    layout = collection.layout
+    if not isinstance(layout, ak.contents.ListOffsetArray):
+        return None
+    record = layout.content
+    if not isinstance(record, ak.contents.RecordArray) or record.is_tuple or record.parameters:
+        return None
+    return {
+        name: ak.Array(ak.contents.ListOffsetArray(layout.offsets, record.content(name)))
+        for name in record.fields
+    }
+
+
 def _branch_data(batch: ak.Array, bare: set[str]) -> dict[str, Any]:
+    """What uproot's ``extend`` takes: arrays per branch, a field table per collection.
+
+    A collection goes in as ``{field: list array}`` with its counter given
+    explicitly (as uproot would make it from the collection).
+    """
     data: dict[str, Any] = {}
     for name in ak.fields(batch):
         if name == _ENTRY:
@@ -136,6 +159,9 @@ def _branch_data(batch: ak.Array, bare: set[str]) -> dict[str, Any]:
             data[name] = np.asarray(ak.to_numpy(column))
         elif name in bare:
             data[name] = column[_VALUE]
+        elif (fields := _fields_of(column)) is not None:
+            data[f"n{name}"] = np.diff(np.asarray(column.layout.offsets))
+            data[name] = fields
         else:
             data[name] = column
     return data
