@@ -13,7 +13,7 @@ import awkward as ak
 
 from hitprep.errors import KeyInFileError
 
-__all__ = ["Source"]
+__all__ = ["Source", "check_range"]
 
 
 class Source(abc.ABC):
@@ -103,3 +103,13 @@ class Source(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {str(self.path)!r} events={self.num_events}>"
+
+
+def check_range(start: int, stop: int, num_events: int) -> None:
+    """Raise ValueError unless ``0 <= start <= stop <= num_events``."""
+    if not 0 <= start <= stop <= num_events:
+        msg = (
+            f"entry range {start}:{stop} is not within the file's {num_events} entries "
+            "(need 0 <= start <= stop <= num_events)"
+        )
+        raise ValueError(msg)

@@ -63,7 +63,7 @@ import uproot
 from hitprep.errors import ConfigError, FileFormatError, HitprepError, KeyInFileError
 from hitprep.events import counts as item_counts
 from hitprep.events import flat_values, jagged_from_flat, offsets_from_counts
-from hitprep.sources.base import Source
+from hitprep.sources.base import Source, check_range
 from hitprep.sources.baskets import BasketReader
 
 __all__ = ["RootTreeSource", "check_range", "find_tree", "open_root", "read_branches"]
@@ -122,16 +122,6 @@ def find_tree(file: Any, path: Path, name: str | None) -> tuple[str, Any]:
     except Exception as err:
         msg = f"cannot read tree {name!r}: {type(err).__name__}: {err}"
         raise FileFormatError(path, msg) from err
-
-
-def check_range(start: int, stop: int, num_events: int) -> None:
-    """Raise ValueError unless ``0 <= start <= stop <= num_events``."""
-    if not 0 <= start <= stop <= num_events:
-        msg = (
-            f"entry range {start}:{stop} is not within the file's {num_events} entries "
-            "(need 0 <= start <= stop <= num_events)"
-        )
-        raise ValueError(msg)
 
 
 def read_branches(
