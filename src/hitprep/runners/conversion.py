@@ -22,6 +22,7 @@ from hitprep.atomic import check_output
 from hitprep.config import Job
 from hitprep.errors import ConfigError, TaskError
 from hitprep.pipeline import Accounting, Pipeline
+from hitprep.progress import progress_bar
 from hitprep.provenance import input_records, provenance_attrs
 from hitprep.runners.backends import (
     Backend,
@@ -269,9 +270,7 @@ def convert(
 
 
 def _bar(out: Path, progress: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=None, unit="ev", disable=not progress, desc=out.name)
+    return progress_bar(total=None, enabled=progress, desc=out.name)
 
 
 def _provenance(

@@ -23,6 +23,7 @@ from typing import Any
 
 from hitprep.config import Job
 from hitprep.errors import ConfigError, OutputExistsError, TaskError
+from hitprep.progress import progress_bar
 from hitprep.provenance import version
 from hitprep.runners.backends import Call, EventProgress, check_runner_options, make_backend
 from hitprep.runners.conversion import TaskFailure
@@ -212,9 +213,7 @@ def writeback_files(
         results: dict[int, TaskResult | dict[str, Any]] = dict(reused)
         failures: dict[int, TaskFailure] = {}
         peak = 0.0
-        from tqdm import tqdm
-
-        with backend, tqdm(total=None, unit="ev", disable=not progress, desc=folder.name) as bar:
+        with backend, progress_bar(total=None, enabled=progress, desc=folder.name) as bar:
             tracker = EventProgress(bar, len(tasks))
             for index, entry in reused.items():
                 tracker.finish(index, int(entry["file_events"]))

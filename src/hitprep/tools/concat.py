@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from hitprep.atomic import check_output
 from hitprep.errors import ConfigError, FileFormatError
+from hitprep.progress import progress_bar
 from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.tools.eventfile import EventFile, EventWriter
 from hitprep.tools.records import ToolSummary, json_attr, parse_size, tool_record
@@ -145,8 +146,6 @@ def concat(
     if any(Path(p).resolve() == out.resolve() for p in inputs):
         msg = f"output {out} is also an input"
         raise ConfigError(msg)
-    from tqdm import tqdm
-
     with ExitStack() as stack:
         files = [stack.enter_context(EventFile(p, purpose="concat")) for p in inputs]
         for other in files[1:]:
@@ -156,7 +155,7 @@ def concat(
         sink = stack.enter_context(HDF5Sink(out, overwrite=overwrite, compression=None))
         writer = EventWriter(sink, files[0])
         records: list[dict[str, Any]] = []
-        bar = stack.enter_context(tqdm(total=total, unit="ev", disable=not progress))
+        bar = stack.enter_context(progress_bar(total=total, enabled=progress))
         for f in files:
             attrs = f.attrs()
             own = _json(attrs, "inputs", None) or [{"path": str(f.path), "events": f.n_events}]

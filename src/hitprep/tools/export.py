@@ -33,6 +33,7 @@ import numpy.typing as npt
 from hitprep.atomic import check_output, partial_path
 from hitprep.errors import ConfigError
 from hitprep.events import counts, flat_column, offsets_from_counts
+from hitprep.progress import progress_bar
 from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.sources.ldmx import LdmxEcalSource
 
@@ -197,15 +198,13 @@ def export_hits(
     groups = {"hits": dict(zip(COLUMNS[2:], branches, strict=True))}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(out)
-    from tqdm import tqdm
-
     from hitprep.provenance import input_records, provenance_attrs
 
     with LdmxEcalSource(input, tree=tree, groups=groups, event_branch=event_branch) as src:
         writer = _writer(suffix, tmp)
         hits = 0
         try:
-            with tqdm(total=src.num_events, unit="ev", disable=not progress) as bar:
+            with progress_bar(total=src.num_events, enabled=progress) as bar:
                 for batch in src.iterate(step=step):
                     table = hit_table(batch)
                     writer.append(table)

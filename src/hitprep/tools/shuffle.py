@@ -28,6 +28,7 @@ import numpy.typing as npt
 from hitprep.atomic import check_output
 from hitprep.errors import ConfigError, HitprepError
 from hitprep.events import offsets_from_counts
+from hitprep.progress import progress_bar
 from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.tools.eventfile import Block, EventFile, EventWriter, gather_ranges, spans
 from hitprep.tools.records import ToolSummary, parse_size, tool_record
@@ -73,8 +74,6 @@ def shuffle(
     if Path(input).resolve() == out.resolve():
         msg = f"output {out} is also the input"
         raise ConfigError(msg)
-    from tqdm import tqdm
-
     with ExitStack() as stack:
         src = stack.enter_context(EventFile(input, purpose="shuffle"))
         sizes = src.event_bytes()
@@ -92,7 +91,7 @@ def shuffle(
         sink = stack.enter_context(HDF5Sink(out, overwrite=overwrite, compression=None))
         writer = EventWriter(sink, src)
         bar = stack.enter_context(
-            tqdm(total=2 * src.n_events, unit="ev", disable=not progress, desc="shuffle")
+            progress_bar(total=2 * src.n_events, enabled=progress, desc="shuffle")
         )
         if int(sizes.sum()) <= limit:
             passes = 1

@@ -50,6 +50,7 @@ import numpy.typing as npt
 from hitprep.detectors.wcsim_geometry import TankGeometry
 from hitprep.errors import ConfigError
 from hitprep.events import offsets_from_counts
+from hitprep.progress import progress_bar
 from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.sources.wcsim_dump import DUMP_FORMAT
 
@@ -464,13 +465,11 @@ def write_dump(
         msg = f"number of events must be >= 0, not {n_events}"
         raise ConfigError(msg)
     tank = tank or ToyTank()
-    from tqdm import tqdm
-
     totals = dict.fromkeys(("digi_hit", "true_hit", "track", "trigger"), 0)
     first_chunk = True
     with (
         HDF5Sink(path, overwrite=overwrite, compression=compression) as sink,
-        tqdm(total=n_events, unit="ev", disable=not progress, desc=Path(path).name) as bar,
+        progress_bar(total=n_events, enabled=progress, desc=Path(path).name) as bar,
     ):
         for part in simulate(n_events, tank=tank, particles=particles, energy=energy, seed=seed,
                              chunk=chunk, true_hits=true_hits):  # fmt: skip
