@@ -18,6 +18,7 @@ import numpy.typing as npt
 __all__ = [
     "collection_fields",
     "counts",
+    "event_column",
     "event_index",
     "flat_column",
     "flat_values",
@@ -128,6 +129,26 @@ def flat_column(collection: ak.Array, field: str) -> npt.NDArray[Any]:
             data: npt.NDArray[Any] = np.asarray(content.data)
             return data[offsets[0] : offsets[-1]]
     return np.asarray(ak.to_numpy(ak.flatten(collection[field], axis=1)))
+
+
+def event_column(batch: ak.Array, name: str) -> npt.NDArray[Any]:
+    """Numpy values of one event-level field of a batch (no copy if possible).
+
+    Example:
+        >>> event_column(ak.Array([{"e": 1.5}, {"e": 2.5}]), "e").tolist()
+        [1.5, 2.5]
+    """
+    layout = batch.layout if isinstance(batch, ak.Array) else None
+    if (  # fast path for a plain number field of a record array: no awkward dispatch
+        isinstance(layout, ak.contents.RecordArray)
+        and not layout.is_tuple
+        and name in layout.fields
+    ):
+        content = layout.content(name)
+        if isinstance(content, ak.contents.NumpyArray) and not content.parameters:
+            data: npt.NDArray[Any] = np.asarray(content.data)
+            return data[: layout.length]
+    return np.asarray(batch[name])
 
 
 def flat_values(jagged: ak.Array) -> npt.NDArray[Any]:

@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from hitprep.config import Job, check_keys
 from hitprep.errors import ConfigError
-from hitprep.events import counts, flat_column, offsets_from_counts
+from hitprep.events import counts, event_column, flat_column, offsets_from_counts
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.sinks.hdf5 import HDF5Sink
 
@@ -71,24 +71,26 @@ def event_arrays(batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
     """WatChMaL's per-event arrays of a batch with the ``[wcsim_truth]`` fields."""
     n = len(batch)
     names = set(ak.fields(batch))
-    ids = batch["event_id"] if "event_id" in names else batch["entry"]
+
+    def column(name: str, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+        return np.asarray(event_column(batch, name), dtype=dtype)
+
     if "root_file" in names:
         files = np.asarray(ak.to_numpy(batch["root_file"]), dtype=str).astype(_STR)
     else:
         files = np.full(n, ctx.source, dtype=_STR)
-    position = np.stack([np.asarray(batch[f"position_{c}"]) for c in "xyz"], axis=1)
+    position = np.stack([event_column(batch, f"position_{c}") for c in "xyz"], axis=1)
+    angles = np.stack([event_column(batch, "polar"), event_column(batch, "azimuth")], axis=1)
     return {
-        "labels": np.asarray(batch["label"], dtype=np.int32),
+        "labels": column("label", np.int32),
         "root_files": files,
-        "event_ids": np.asarray(ids, dtype=np.int32),
-        "energies": np.asarray(batch["energy"], dtype=np.float32).reshape(n, 1),
+        "event_ids": column("event_id" if "event_id" in names else "entry", np.int32),
+        "energies": column("energy", np.float32).reshape(n, 1),
         "positions": position.astype(np.float32).reshape(n, 1, 3),
-        "angles": np.stack(
-            [np.asarray(batch["polar"]), np.asarray(batch["azimuth"])], axis=1
-        ).astype(np.float32),
-        "veto": np.asarray(batch["veto"], dtype=bool),
-        "veto2": np.asarray(batch["veto2"], dtype=bool),
-        "fully_contained": np.asarray(batch["fully_contained"], dtype=bool),
+        "angles": angles.astype(np.float32),
+        "veto": column("veto", bool),
+        "veto2": column("veto2", bool),
+        "fully_contained": column("fully_contained", bool),
     }
 
 

@@ -44,9 +44,8 @@ import numpy.typing as npt
 
 from hitprep.detectors.wcsim_geometry import TankGeometry
 from hitprep.errors import FileFormatError
-from hitprep.events import jagged_from_flat, make_batch
-from hitprep.sources.base import Source
-from hitprep.sources.root_tree import check_range
+from hitprep.events import jagged_from_flat, make_batch, offsets_from_counts, with_fields
+from hitprep.sources.base import Source, check_range
 
 __all__ = [
     "DUMP_FORMAT",
@@ -55,6 +54,7 @@ __all__ = [
     "WCSimNpzSource",
     "field_name",
     "pickled_arrays",
+    "string_column",
 ]
 
 DUMP_FORMAT = "wcsim_dump"
@@ -121,11 +121,17 @@ class _DumpSource(Source):
     columnar = True
     _keys: list[str]
     _n: int
+    _fields: list[str] | None = None
 
     def _event_keys(self) -> list[str]:
         return [k for k in self._keys if field_name(k)[0] == "" and k != "root_file"]
 
     def fields(self) -> list[str]:
+        if self._fields is None:  # asked once per chunk (check_fields): listed once
+            self._fields = self._list_fields()
+        return list(self._fields)
+
+    def _list_fields(self) -> list[str]:
         out = ["entry"]
         for key in self._keys:
             coll, name = field_name(key)
@@ -178,8 +184,28 @@ class _DumpSource(Source):
         batch = make_batch(events, collections, length=stop - start)
         if _STRING in self._keys and _STRING in wanted:
             names = np.asarray(self._event_array(_STRING, start, stop)).astype(str)
-            batch = ak.with_field(batch, ak.Array(names.tolist()), _STRING)
+            batch = with_fields(batch, {_STRING: string_column(names)})
         return batch
+
+
+def string_column(values: npt.NDArray[np.str_]) -> ak.contents.Content:
+    """An awkward string column built from a numpy ``str`` array, vectorized.
+
+    ``ak.Array(values.tolist())`` checks every string in Python; this builds the
+    UTF-8 characters and offsets with numpy.
+
+    Example:
+        >>> ak.Array(string_column(np.array(["ab", "", "c"]))).tolist()
+        ['ab', '', 'c']
+    """
+    encoded = np.char.encode(np.asarray(values, dtype=str), "utf-8")
+    width = encoded.dtype.itemsize
+    lengths = np.char.str_len(encoded).astype(np.int64)
+    chars = encoded.view(np.uint8).reshape(len(encoded), width)
+    data = chars[np.arange(width) < lengths[:, None]]
+    content = ak.contents.NumpyArray(data, parameters={"__array__": "char"})
+    offsets = ak.index.Index64(offsets_from_counts(lengths))
+    return ak.contents.ListOffsetArray(offsets, content, parameters={"__array__": "string"})
 
 
 def _split(key: str, arr: npt.NDArray[Any], wanted: Collection[str]) -> dict[str, Any]:
@@ -191,7 +217,7 @@ def _split(key: str, arr: npt.NDArray[Any], wanted: Collection[str]) -> dict[str
             if f"{name}_{c}" in wanted:
                 out[f"{name}_{c}"] = np.ascontiguousarray(arr[:, i])
     elif arr.ndim == 1 and name in wanted:
-        out[name] = arr.astype(np.int32) if name in _INT32 else arr
+        out[name] = arr.astype(np.int32, copy=False) if name in _INT32 else arr
     return out
 
 
@@ -299,13 +325,17 @@ class WCSimH5Source(_DumpSource):
             if "event_id" not in self._keys:
                 msg = f"WCSim dump without 'event_id' (datasets: {', '.join(self._keys)})"
                 raise FileFormatError(self.path, msg)
-            self._n = len(self._file["event_id"])
+            self._datasets: dict[str, h5py.Dataset] = {k: self._file[k] for k in self._keys}
+            self._n = len(self._datasets["event_id"])
             for prefix in FAMILIES:
-                if f"{prefix}_offsets" in self._file:
-                    off = self._file[f"{prefix}_offsets"]
+                if f"{prefix}_offsets" in self._datasets:
+                    off = self._datasets[f"{prefix}_offsets"]
                     if off.shape != (self._n + 1,):
                         msg = f"{prefix}_offsets has shape {off.shape}, expected ({self._n + 1},)"
                         raise FileFormatError(self.path, msg)
+            for key in self._keys:
+                if field_name(key)[0] and not key.endswith("_offsets"):
+                    self._check_family_size(key)
         except BaseException:
             self._file.close()
             raise
@@ -323,29 +353,35 @@ class WCSimH5Source(_DumpSource):
             self._geometry = TankGeometry.from_arrays(arrays, origin=str(self.path))
         return self._geometry
 
+    def _check_family_size(self, key: str) -> None:
+        """A family array holds as many items as its offsets say (checked once, on opening)."""
+        prefix = next(p for p, c in FAMILIES.items() if key.startswith(p + "_"))
+        name = f"{prefix}_offsets"
+        if name not in self._datasets:
+            return  # reported when the family is read
+        items, total = self._datasets[key].shape[0], int(self._datasets[name][-1])
+        if items != total:
+            msg = f"{key} holds {items} items, {name} says {total}"
+            raise FileFormatError(self.path, msg)
+
     def _shape(self, key: str) -> tuple[int, ...]:
-        shape: tuple[int, ...] = self._file[key].shape
+        shape: tuple[int, ...] = self._datasets[key].shape
         return shape
 
     def _event_array(self, key: str, start: int, stop: int) -> npt.NDArray[Any]:
-        return np.asarray(self._file[key][start:stop])
+        return np.asarray(self._datasets[key][start:stop])
 
     def _family(
         self, prefix: str, keys: list[str], start: int, stop: int
     ) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[Any]]]:
         name = f"{prefix}_offsets"
-        if name not in self._file:
+        if name not in self._datasets:
             msg = f"{keys[0]} has no {name} dataset"
             raise FileFormatError(self.path, msg)
-        offsets = np.asarray(self._file[name][start : stop + 1], dtype=np.int64)
-        out = {}
-        for key in keys:
-            ds = self._file[key]
-            if ds.shape[0] != self._file[name][-1]:
-                msg = f"{key} holds {ds.shape[0]} items, {name} says {self._file[name][-1]}"
-                raise FileFormatError(self.path, msg)
-            out[key] = np.asarray(ds[offsets[0] : offsets[-1]])
-        return offsets - offsets[0], out
+        offsets = np.asarray(self._datasets[name][start : stop + 1], dtype=np.int64)
+        first, last = int(offsets[0]), int(offsets[-1])
+        out = {key: np.asarray(self._datasets[key][first:last]) for key in keys}
+        return offsets - first, out
 
     def close(self) -> None:
         self._file.close()

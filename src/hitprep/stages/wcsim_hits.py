@@ -162,8 +162,9 @@ class TriggerSelection(Stage):
             missing = int((chosen < 0).sum())
             if missing:
                 ctx.accounting.items_read[NO_TRIGGER] += missing
-            cols = {c: v[keep] for c, v in cols.items()}
-            n_hits = _kept(keep, n_hits)
+            if np.count_nonzero(keep) < len(keep):  # else every digit stays: no copies
+                cols = {c: v[keep] for c, v in cols.items()}
+                n_hits = _kept(keep, n_hits)
             time = cols["time"]
             if self.time_shift != "none":
                 slot = np.repeat(offsets_from_counts(n_trig)[:-1] + chosen, n_hits)
@@ -189,7 +190,9 @@ class TriggerSelection(Stage):
         chosen = select_trigger(
             n_trig, flat_column(trig, "type"), flat_column(trig, "time"), self.types
         )
-        keep = flat_column(coll, "trigger") == np.repeat(chosen, n_hits)
+        trigger = flat_column(coll, "trigger")
+        # trigger numbers are small: repeat the choice in the digits' own dtype, not int64
+        keep = trigger == np.repeat(chosen.astype(trigger.dtype), n_hits)
         return chosen, keep
 
     def count_items(
@@ -223,9 +226,18 @@ class TriggerSelection(Stage):
 
 
 def _kept(mask: npt.NDArray[np.bool_], n_per_event: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Items per event that ``mask`` (flat, aligned with the events' items) keeps."""
-    kept_at = np.flatnonzero(mask)
-    return np.diff(np.searchsorted(kept_at, offsets_from_counts(n_per_event))).astype(np.int64)
+    """Items per event that ``mask`` (flat, aligned with the events' items) keeps.
+
+    Example:
+        >>> _kept(np.array([True, False, True, True]), np.array([2, 0, 2])).tolist()
+        [1, 0, 2]
+    """
+    out = np.zeros(len(n_per_event), dtype=np.int64)
+    filled = n_per_event > 0
+    if filled.any():  # sums from each non-empty event's first item to the next one's
+        starts = offsets_from_counts(n_per_event)[:-1][filled]
+        out[filled] = np.add.reduceat(mask, starts, dtype=np.int64)
+    return out
 
 
 def build_stages(job: Job, options: BuildOptions) -> Sequence[Stage]:

@@ -45,7 +45,7 @@ import numpy.typing as npt
 from hitprep.config import Job, check_keys
 from hitprep.detectors.wcsim_geometry import AXES, read_geometry
 from hitprep.errors import ConfigError, FileFormatError
-from hitprep.events import counts, event_index, flat_column, with_fields
+from hitprep.events import counts, event_column, event_index, flat_column, with_fields
 from hitprep.pipeline import BuildOptions, Context, Stage
 
 __all__ = [
@@ -215,7 +215,7 @@ class TruthStage(Stage):
         names = set(ak.fields(batch))
         tracks = batch["tracks"]
         if set(_PRIMARY) <= names:
-            truth: dict[str, npt.NDArray[Any]] = {f: np.asarray(batch[f]) for f in _PRIMARY}
+            truth: dict[str, npt.NDArray[Any]] = {f: event_column(batch, f) for f in _PRIMARY}
         else:
             truth = primaries_from_tracks(tracks)
         direction = np.stack([truth[f"direction_{c}"] for c in "xyz"], axis=1).astype(np.float64)
@@ -223,7 +223,8 @@ class TruthStage(Stage):
         truth["polar"], truth["azimuth"] = polar.astype(np.float32), azimuth.astype(np.float32)
         truth["label"] = self.label(np.asarray(truth["pid"]))
         truth.update(self.vetoes(tracks, n, ctx.source))
-        return with_fields(batch, truth)
+        # as layouts: ak.to_layout of a numpy array would inspect it (and import numpy.ma)
+        return with_fields(batch, {k: ak.contents.NumpyArray(v) for k, v in truth.items()})
 
     def label(self, pid: npt.NDArray[Any]) -> npt.NDArray[np.int32]:
         """Label of each PDG code from the table (−1 for codes it lacks)."""
