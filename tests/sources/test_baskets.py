@@ -118,3 +118,26 @@ def test_baskets_inside_the_tbranch_are_left_to_uproot() -> None:
         tree = f["Events"]
         assert len(tree["Muon_pt"].embedded_baskets) == 1
         assert BasketReader(path, tree).read(["Muon_pt", "run"], 0, 10) == {}
+
+
+def test_small_chunks_inflate_each_basket_once(
+    baskets_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    original = BasketReader._basket
+
+    def counting(self: BasketReader, plan: Any, i: int) -> Any:
+        reads.append(i)
+        return original(self, plan, i)
+
+    monkeypatch.setattr(BasketReader, "_basket", counting)
+    with uproot.open(baskets_file) as f:
+        tree = f["t"]
+        expected = tree["Obj_float32"].array()
+        reader = BasketReader(baskets_file, tree)
+        pieces = [
+            reader.read(["Obj_float32"], s, min(s + 7, 300))["Obj_float32"]
+            for s in range(0, 300, 7)
+        ]
+    assert ak.concatenate(pieces).tolist() == expected.tolist()
+    assert reads == list(range(5))  # five baskets, each read once

@@ -8,7 +8,8 @@ one number per entry (``run``, ``nJet``) or a list of numbers per entry with a
 count leaf (``Jet_pt[nJet]``). Their baskets are a key, a compressed payload of
 the big-endian values, and, for lists, the byte offset of each entry. This
 module reads those directly: one ``pread`` per basket, zlib blocks inflated by
-zlib-ng (which releases the GIL), offsets and values sliced with numpy.
+zlib-ng (which releases the GIL), offsets and values sliced with numpy; the
+last basket read of each branch is kept for the next chunk.
 
 Everything about the branch comes from uproot (basket positions, sizes, first
 entries, dtype), so only the basket payload is parsed here, and it is checked
@@ -133,6 +134,7 @@ class BasketReader:
         self._tree = tree
         self._num_entries = int(tree.num_entries)
         self._plans: dict[str, _Branch | None] = {}
+        self._last: dict[str, tuple[int, bytes, npt.NDArray[np.int64] | None]] = {}
         self._fd: int | None = None
         self.enabled = True
 
@@ -179,14 +181,30 @@ class BasketReader:
             raise _Unsupported
         return data, offsets, border
 
-    def _read_one(self, plan: _Branch, start: int, stop: int) -> ak.Array:
+    def _cached(
+        self, name: str, plan: _Branch, i: int, *, keep: bool
+    ) -> tuple[bytes, npt.NDArray[np.int64] | None]:
+        """Basket ``i`` of branch ``name``; the last one read per branch is kept.
+
+        Chunks smaller than the baskets (or not aligned with them) then inflate
+        each basket once, not once per chunk; memory grows by one basket per branch.
+        """
+        last = self._last.get(name)
+        if last is not None and last[0] == i:
+            return last[1], last[2]
+        data, offsets, _ = self._basket(plan, i)
+        if keep:
+            self._last[name] = (i, data, offsets)
+        return data, offsets
+
+    def _read_one(self, name: str, plan: _Branch, start: int, stop: int) -> ak.Array:
         dtype, itemsize = plan.dtype, plan.dtype.itemsize
         first = int(np.searchsorted(plan.first, start, side="right")) - 1
         end = int(np.searchsorted(plan.first, stop, side="left"))
         values: list[npt.NDArray[Any]] = []
         counts: list[npt.NDArray[np.int64]] = []
         for i in range(max(first, 0), end):
-            data, offsets, _ = self._basket(plan, i)
+            data, offsets = self._cached(name, plan, i, keep=i == end - 1)
             lo = max(start, int(plan.first[i])) - int(plan.first[i])
             hi = min(stop, int(plan.first[i + 1])) - int(plan.first[i])
             if offsets is None:
@@ -222,12 +240,13 @@ class BasketReader:
             if plan is None:
                 continue
             try:
-                out[name] = self._read_one(plan, start, stop)
+                out[name] = self._read_one(name, plan, start, stop)
             except (_Unsupported, OSError, ValueError):
                 self._plans[name] = None  # uproot reads it from now on, and reports any damage
         return out
 
     def close(self) -> None:
+        self._last.clear()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
