@@ -312,3 +312,14 @@ def test_truncated_root_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     )
     assert str(cut) in _one_line_error(capsys)
     _no_outputs(out_dir)
+
+
+def test_version_is_the_package_metadata_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """hitprep keeps its version as a constant (fast start-up); the metadata is built from it."""
+    from importlib.metadata import version
+
+    import hitprep
+
+    assert hitprep.__version__ == version("hitprep")
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"hitprep {hitprep.__version__}"

@@ -12,9 +12,19 @@ Public entry points::
 
 from __future__ import annotations
 
+from hitprep._version import __version__
 from hitprep.config import Job, load_job
 from hitprep.detectors.detx import Detector, read_detx
 from hitprep.runners import Summary, convert
 from hitprep.sources import open_source
 
-__all__ = ["Detector", "Job", "Summary", "convert", "load_job", "open_source", "read_detx"]
+__all__ = [
+    "Detector",
+    "Job",
+    "Summary",
+    "__version__",
+    "convert",
+    "load_job",
+    "open_source",
+    "read_detx",
+]
