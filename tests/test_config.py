@@ -25,6 +25,16 @@ def test_presets_validate() -> None:
     assert [len(e) - 1 for _, e in xyzt.axes] == [12, 12, 18, 60]
 
 
+@pytest.mark.parametrize("name", ["km3net_tz", "presets/km3net_zt", "../km3net_zt"])
+def test_unknown_preset_names_the_nearest(name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_job(name)
+    message = str(info.value)
+    assert f"unknown preset {name!r}" in message and "km3net_graph_fixed" in message
+    if name == "km3net_tz":
+        assert "did you mean 'km3net_zt'" in message
+
+
 def _job(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "job.toml"
     path.write_text(text)

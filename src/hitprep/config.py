@@ -38,7 +38,6 @@ import json
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -329,13 +328,16 @@ class Job:
         return json.dumps(plain(self.sections))
 
 
+#: the shipped job files (package data)
+PRESETS = Path(__file__).with_name("presets")
+
+
 def list_presets() -> dict[str, str]:
     """Shipped presets: name -> one-line description."""
     out = {}
-    for entry in sorted(resources.files("hitprep.presets").iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            raw = tomllib.loads(entry.read_text())
-            out[entry.name[: -len(".toml")]] = str(raw.get("description", ""))
+    for entry in sorted(PRESETS.glob("*.toml")):
+        raw = tomllib.loads(entry.read_text())
+        out[entry.stem] = str(raw.get("description", ""))
     return out
 
 
@@ -388,13 +390,14 @@ def load_job(spec: str | Path, *, overrides: list[str] | tuple[str, ...] = ()) -
             raise ConfigError(msg)
         text, origin = path.read_text(), str(path)
     else:
-        presets = list_presets()
-        if str(spec) not in presets:
+        preset = PRESETS / f"{spec}.toml"
+        if path.name != str(spec) or not preset.is_file():
+            presets = sorted(p.stem for p in PRESETS.glob("*.toml"))
             close = nearest(str(spec), presets)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             msg = f"unknown preset {str(spec)!r}{hint} (presets: {', '.join(presets)})"
             raise ConfigError(msg)
-        text = resources.files("hitprep.presets").joinpath(f"{spec}.toml").read_text()
+        text = preset.read_text()
         origin = f"preset {spec}"
     try:
         raw = tomllib.loads(text)

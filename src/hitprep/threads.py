@@ -20,21 +20,21 @@ __all__ = ["run_all", "set_threads", "submit", "threads"]
 
 T = TypeVar("T")
 
-_THREADS: list[int] = []  # set by set_threads(); else HITPREP_THREADS or the CPU count
+_THREADS: list[int] = []  # set_threads(n), else HITPREP_THREADS or the CPU count on first use
 
 
 def set_threads(n: int | None) -> None:
-    """Use ``n`` threads (None: ``HITPREP_THREADS`` or the number of CPUs)."""
+    """Use ``n`` threads (None: ``HITPREP_THREADS`` or the number of CPUs, read again)."""
     _THREADS[:] = [] if n is None else [max(int(n), 1)]
     _pool.cache_clear()
 
 
 def threads() -> int:
     """Number of threads this process keeps busy."""
-    if _THREADS:
-        return _THREADS[0]
-    env = os.environ.get("HITPREP_THREADS", "")
-    return max(int(env), 1) if env.isdigit() else max(os.cpu_count() or 1, 1)
+    if not _THREADS:
+        env = os.environ.get("HITPREP_THREADS", "")
+        _THREADS.append(max(int(env), 1) if env.isdigit() else max(os.cpu_count() or 1, 1))
+    return _THREADS[0]
 
 
 @lru_cache(maxsize=1)
