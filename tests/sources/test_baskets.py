@@ -141,3 +141,22 @@ def test_small_chunks_inflate_each_basket_once(
         ]
     assert ak.concatenate(pieces).tolist() == expected.tolist()
     assert reads == list(range(5))  # five baskets, each read once
+
+
+def test_a_damaged_payload_is_reported_by_uproot(tmp_path: Path) -> None:
+    from hitprep.errors import FileFormatError
+
+    path = _write(tmp_path / "ok.root", [3000, 4000])
+    with uproot.open(path) as f:
+        branch = f["t"]["flat_int32"]
+        seek = int(branch.member("fBasketSeek")[1])
+        size = int(branch.member("fBasketBytes")[1])
+    data = bytearray(path.read_bytes())
+    middle = seek + size // 2
+    data[middle : middle + 16] = b"\xa5" * 16  # key intact, deflate stream broken
+    bad = tmp_path / "bad.root"
+    bad.write_bytes(bytes(data))
+    with RootTreeSource(bad) as src:
+        assert src.read(0, 3000).flat_int32.tolist() == (np.arange(3000) % 7).tolist()
+        with pytest.raises(FileFormatError, match="2990:3010"):
+            src.read(2990, 3010)

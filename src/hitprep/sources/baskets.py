@@ -111,7 +111,10 @@ def _inflate(payload: memoryview, size: int) -> bytes:
         packed = header[3] | header[4] << 8 | header[5] << 16
         unpacked = header[6] | header[7] << 8 | header[8] << 16
         start = pos + _BLOCK_HEADER
-        parts.append(zlib_ng.decompress(payload[start : start + packed], bufsize=unpacked))
+        try:
+            parts.append(zlib_ng.decompress(payload[start : start + packed], bufsize=unpacked))
+        except Exception as err:  # zlib_ng.error: damaged; uproot reads it again and reports it
+            raise _Unsupported from err
         if len(parts[-1]) != unpacked:
             raise _Unsupported
         pos = start + packed
@@ -165,7 +168,7 @@ class BasketReader:
         payload = memoryview(raw)[keylen:]
         data = bytes(payload) if len(payload) == objlen else _inflate(payload, objlen)
         border = last - keylen
-        if not 0 <= border <= objlen:
+        if not 0 <= border <= objlen or (objlen - border) % 4:
             raise _Unsupported
         if border == objlen:
             if plan.jagged or border != entries * plan.dtype.itemsize:
