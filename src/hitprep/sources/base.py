@@ -12,6 +12,7 @@ from typing import ClassVar
 import awkward as ak
 
 from hitprep.errors import KeyInFileError
+from hitprep.threads import threads
 
 __all__ = ["Source", "check_range"]
 
@@ -29,6 +30,10 @@ class Source(abc.ABC):
     #: reading a few fields costs about their bytes (not a decode of whole events), so a
     #: cheap pre-pass over some columns is possible (e.g. to count hits before a run)
     columnar: ClassVar[bool] = False
+    #: read the next chunk in a background thread while the caller works on this one;
+    #: off where that gains nothing (e.g. h5py reads, which hold the GIL) and only costs
+    #: memory (a second batch, the thread's own malloc arena)
+    prefetch: ClassVar[bool] = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -67,7 +72,7 @@ class Source(abc.ABC):
             raise ValueError(msg)
         end = self.num_events if stop is None else min(stop, self.num_events)
         ranges = [(first, min(first + step, end)) for first in range(start, end, step)]
-        if len(ranges) < 2:
+        if len(ranges) < 2 or not self.prefetch or threads() == 1:  # (one core: no read-ahead)
             for first, last in ranges:
                 yield self.read(first, last, fields=fields)
             return
