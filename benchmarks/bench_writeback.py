@@ -12,9 +12,14 @@ here, never by hitprep.
 
 Rows printed:
 
-1. the workload, whole process and the work alone, with the time spent reading
-   (uproot), writing (uproot) and computing (flatten, model, unflatten; hitprep's read
-   runs in a thread and overlaps the rest);
+1. the workload, whole process and the work alone, with the time spent reading,
+   writing and computing (flatten, model, unflatten). The reference reads and writes
+   with uproot, one step after the other. hitprep reads plain numeric baskets itself
+   (``hitprep.sources.baskets``: one ``pread`` and a zlib-ng inflate per basket, uproot
+   for the metadata) in one thread, and writes through uproot with baskets compressed
+   by zlib-ng (``FastZLIB``, same size as zlib level 1) in another, so its read and
+   write columns overlap the compute column and each other (they sum to more than
+   the work);
 2. the same with FlashSim's preprocessing idiom added to both sides (``log1p(pt)``
    before the model, ``expm1`` after; GenPart has pt = 0 partons, so not ``log``):
    ``Series.apply(lambda x: np.log1p(x))`` as FlashSim writes it in the
@@ -127,7 +132,7 @@ def run_hitprep(source: Path, output: Path, step: int, *, log_pt: bool = False) 
     return {
         "inner": time.perf_counter() - started,
         "read": phases.read,  # in a thread, overlapping the rest
-        "write": phases.write,
+        "write": phases.write,  # in another thread
         "compute": phases.compute,
     }
 
@@ -291,7 +296,7 @@ def main() -> int:
             f"ratio reference/hitprep: {ref.seconds / ours.seconds:.1f}x whole process,"
             f" {b['inner'] / a['inner']:.1f}x work, {b['compute'] / a['compute']:.1f}x compute"
             f" (uproot read + write: {(b['read'] + b['write']) / b['inner']:.0%} of the"
-            " reference's work; hitprep reads the next chunk in a thread while it writes)"
+            " reference's work; hitprep reads, computes and writes in three threads)"
         )
         if not suffix:
             print(compare(work / "hitprep.root", work / "reference.root"))
