@@ -119,6 +119,7 @@ class _DumpSource(Source):
     """Shared field listing and batch building of the two dump layouts."""
 
     columnar = True
+    prefetch = False  # h5py holds the GIL while reading: a prefetch thread overlaps nothing
     _keys: list[str]
     _n: int
     _fields: list[str] | None = None
