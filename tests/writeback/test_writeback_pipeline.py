@@ -64,3 +64,18 @@ def test_an_error_in_the_caller_waits_for_the_running_write() -> None:
         msg = "model failed"
         raise RuntimeError(msg)
     assert done == [1]  # the block was left only after the write had finished
+
+
+def test_a_one_core_budget_writes_in_the_calling_thread() -> None:
+    from hitprep.threads import set_threads
+
+    rec = _Recorder()
+    set_threads(1)
+    try:
+        with _WriteBehind(rec, "Events") as behind:  # type: ignore[arg-type]
+            for i in range(3):
+                behind.submit(i)
+    finally:
+        set_threads(None)
+    assert [c[1] for c in rec.calls] == [0, 1, 2]
+    assert rec.threads == {threading.current_thread().name}

@@ -22,7 +22,6 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from hitprep.errors import ConfigError, CountOverflowError, KeyInFileError, Mode
 from hitprep.events import counts
 from hitprep.provenance import input_records, provenance_attrs
 from hitprep.sources.root_tree import RootTreeSource
+from hitprep.threads import threads
 from hitprep.writeback.generator import apply_generator
 from hitprep.writeback.noise import normal_noise
 from hitprep.writeback.plan import ModelPlan, Plan, make_plan
@@ -319,8 +319,13 @@ def _prefetched(
 
     Reading (decompression) and writing (compression, in :class:`_WriteBehind`'s
     thread) release the GIL, so they overlap; at most two input chunks are in
-    memory. Only the thread reads the source.
+    memory. Only the thread reads the source. With a one-core thread budget
+    (:func:`hitprep.threads.threads`) the chunks are read in turn, in this thread.
     """
+    if threads() == 1:  # a one-core budget: no read-ahead
+        for chunk in chunks:
+            yield chunk, source.read(chunk[0], chunk[1], fields=fields)
+        return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hitprep-read") as pool:
         pending: tuple[Chunk, Future[ak.Array]] | None = None
         for chunk in chunks:
@@ -340,17 +345,24 @@ class _WriteBehind:
     waits for the previous one first, so at most one chunk waits in memory; an
     error in a write is raised by the next :meth:`submit` or on leaving the
     ``with`` block, which always waits for the thread, so the writer is never
-    aborted under a running write.
+    aborted under a running write. With a one-core thread budget
+    (:func:`hitprep.threads.threads`), chunks are written in the calling thread.
     """
 
     def __init__(self, writer: NanoAODWriter, tree: str, **options: Any) -> None:
-        self._extend = partial(writer.extend, tree, **options)
+        self._writer, self._tree, self._options = writer, tree, options
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hitprep-write")
         self._pending: Future[None] | None = None
 
     def submit(self, batch: ak.Array) -> None:
         self.wait()
+        if threads() == 1:  # a one-core budget: written here and now
+            self._extend(batch)
+            return
         self._pending = self._pool.submit(self._extend, batch)
+
+    def _extend(self, batch: ak.Array) -> None:
+        self._writer.extend(self._tree, batch, **self._options)
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None
