@@ -46,6 +46,7 @@ from hitprep.detectors.wcsim_geometry import TankGeometry
 from hitprep.errors import FileFormatError
 from hitprep.events import jagged_from_flat, make_batch, offsets_from_counts, with_fields
 from hitprep.sources.base import Source, check_range
+from hitprep.sources.h5raw import unfiltered_reader
 
 __all__ = [
     "DUMP_FORMAT",
@@ -327,6 +328,8 @@ class WCSimH5Source(_DumpSource):
                 msg = f"WCSim dump without 'event_id' (datasets: {', '.join(self._keys)})"
                 raise FileFormatError(self.path, msg)
             self._datasets: dict[str, h5py.Dataset] = {k: self._file[k] for k in self._keys}
+            # uncompressed 1-d datasets are read with os.preadv at their file offsets
+            self._readers = {k: unfiltered_reader(ds) for k, ds in self._datasets.items()}
             self._n = len(self._datasets["event_id"])
             for prefix in FAMILIES:
                 if f"{prefix}_offsets" in self._datasets:
@@ -369,8 +372,14 @@ class WCSimH5Source(_DumpSource):
         shape: tuple[int, ...] = self._datasets[key].shape
         return shape
 
-    def _event_array(self, key: str, start: int, stop: int) -> npt.NDArray[Any]:
+    def _slice(self, key: str, start: int, stop: int) -> npt.NDArray[Any]:
+        reader = self._readers[key]
+        if reader is not None:
+            return reader(start, stop)
         return np.asarray(self._datasets[key][start:stop])
+
+    def _event_array(self, key: str, start: int, stop: int) -> npt.NDArray[Any]:
+        return self._slice(key, start, stop)
 
     def _family(
         self, prefix: str, keys: list[str], start: int, stop: int
@@ -379,9 +388,9 @@ class WCSimH5Source(_DumpSource):
         if name not in self._datasets:
             msg = f"{keys[0]} has no {name} dataset"
             raise FileFormatError(self.path, msg)
-        offsets = np.asarray(self._datasets[name][start : stop + 1], dtype=np.int64)
+        offsets = np.asarray(self._slice(name, start, stop + 1), dtype=np.int64)
         first, last = int(offsets[0]), int(offsets[-1])
-        out = {key: np.asarray(self._datasets[key][first:last]) for key in keys}
+        out = {key: self._slice(key, first, last) for key in keys}
         return offsets - first, out
 
     def close(self) -> None:
