@@ -91,3 +91,53 @@ def test_wcsim_dump_reads_equal(tmp_path: Path, step: int) -> None:
             expected = f["digi_hit_time"][off[first] : off[last]]
             got = ak.to_numpy(ak.flatten(batch["digi_hits", "time"]))
             np.testing.assert_array_equal(got, expected)
+
+
+def test_raw_writer_fills_allocated_datasets(tmp_path: Path) -> None:
+    from hitprep.sources.h5raw import RawWriter, create_allocated
+
+    rng = np.random.default_rng(5)
+    times = rng.normal(size=1001).astype(np.float32)
+    pmts = rng.integers(0, 100, size=1001).astype(np.int32)
+    path = tmp_path / "out.h5"
+    with h5py.File(path, "w") as f:
+        datasets = {
+            "time": create_allocated(f, "time", length=len(times), dtype=np.float32),
+            "pmt": create_allocated(f, "pmt", length=len(pmts), dtype=np.int32),
+        }
+        f["other"] = np.arange(3)  # HDF5 keeps writing its own objects meanwhile
+        writer = RawWriter.open(datasets, max_pending=2)
+        assert writer is not None
+        for start in range(0, len(times), 100):
+            writer.write("time", start, times[start : start + 100])
+            writer.write("pmt", start, pmts[start : start + 100])
+        with pytest.raises(ValueError, match="float64"):
+            writer.write("time", 0, np.zeros(2))
+        writer.close()
+        f["after"] = np.arange(4)
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["time"][:], times)
+        np.testing.assert_array_equal(f["pmt"][:], pmts)
+        np.testing.assert_array_equal(f["after"][:], np.arange(4))
+        assert f["time"].chunks is None  # contiguous: memory-mappable at its offset
+        mapped = np.memmap(path, dtype=np.float32, mode="r", offset=f["time"].id.get_offset())
+        np.testing.assert_array_equal(mapped[: len(times)], times)
+
+
+def test_raw_writer_declines(tmp_path: Path) -> None:
+    from hitprep.sources.h5raw import RawWriter, create_allocated
+
+    with h5py.File(tmp_path / "a.h5", "w") as f, h5py.File(tmp_path / "b.h5", "w") as g:
+        chunked = f.create_dataset("chunked", shape=(10,), dtype=np.int32, chunks=(5,))
+        late = f.create_dataset("late", shape=(10,), dtype=np.int32)  # no storage yet
+        empty = create_allocated(f, "empty", length=0, dtype=np.int32)
+        here = create_allocated(f, "here", length=10, dtype=np.int32)
+        there = create_allocated(g, "there", length=10, dtype=np.int32)
+        assert RawWriter.open({}) is None
+        assert RawWriter.open({"chunked": chunked}) is None
+        assert RawWriter.open({"late": late}) is None
+        assert RawWriter.open({"empty": empty}) is None
+        assert RawWriter.open({"here": here, "there": there}) is None  # two files
+        writer = RawWriter.open({"here": here})
+        assert writer is not None
+        writer.close()

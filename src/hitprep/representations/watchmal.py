@@ -18,9 +18,11 @@ from the ``[wcsim_truth]`` stage.
     so WatChMaL can memory-map them (``np.memmap(path, offset=ds.id.get_offset())``).
     When the number of hits can be counted before the run (a columnar source such
     as an event dump: a pre-pass over the trigger columns), the datasets are
-    created at that size and each chunk's hits are written straight into them;
-    otherwise hits are spooled to anonymous temporary files and copied into the
-    output in blocks at the end. Either way memory stays bounded by the chunk.
+    created at that size (storage allocated at once) and each chunk's hits are
+    written straight into them (``os.pwrite`` at the datasets' file offsets, in
+    hitprep's thread pool, while the next chunk is read); otherwise hits are
+    spooled to anonymous temporary files and copied into the output in blocks at
+    the end. Either way memory stays bounded by the chunk.
   - ``"compressed"``: the hit arrays are chunked and compressed like the rest.
 
 ``hits = false`` writes the per-event arrays only (e.g. beside PMT-grid images).
@@ -42,6 +44,7 @@ from hitprep.errors import ConfigError
 from hitprep.events import counts, event_column, flat_column, offsets_from_counts
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.sinks.hdf5 import HDF5Sink
+from hitprep.sources.h5raw import RawWriter, create_allocated
 
 __all__ = ["SCHEMA", "WatchmalRepresentation", "build_representations", "check_section"]
 
@@ -129,6 +132,7 @@ class WatchmalRepresentation(Representation):
         self._starts: list[npt.NDArray[np.int64]] = []
         self._spool: dict[str, IO[bytes]] = {}
         self._direct: dict[str, h5py.Dataset] = {}  # hit datasets sized by prepare()
+        self._writer: RawWriter | None = None  # writes into them, when they allow it
         self._reserved = 0
         self._hits_before: int | None = None  # while merging shards
 
@@ -150,7 +154,10 @@ class WatchmalRepresentation(Representation):
                 if self.hits_written > self._reserved:
                     msg = f"{name}: more hits than the {self._reserved} counted before the run"
                     raise RuntimeError(msg)
-                self._direct[name][first : self.hits_written] = column
+                if self._writer is not None:  # os.pwrite in the thread pool, behind us
+                    self._writer.write(name, first, column)
+                else:
+                    self._direct[name][first : self.hits_written] = column
                 continue
             if name not in self._spool:
                 # closed in finish(); an anonymous file the OS deletes whatever happens
@@ -167,12 +174,17 @@ class WatchmalRepresentation(Representation):
             return
         self._reserved = total
         for name, (_, dtype) in self.hit_columns.items():
-            self._direct[name] = sink.file.create_dataset(name, shape=(total,), dtype=dtype)
+            self._direct[name] = create_allocated(sink.file, name, length=total, dtype=dtype)
+        # two chunks' hits in flight at most
+        self._writer = RawWriter.open(self._direct, max_pending=2 * len(self.hit_columns))
 
     def finish(self, sink: HDF5Sink) -> None:
         """Write ``event_hits_index`` and, contiguous, the spooled hits (block by block)."""
         if not self.hit_columns:
             return
+        if self._writer is not None:
+            self._writer.close()  # every hit in the file before anything else happens
+            self._writer = None
         starts = np.concatenate(self._starts) if self._starts else np.zeros(0, np.int64)
         sink.write("event_hits_index", starts)
         sink.write(_HIT_COUNT, np.array([self.hits_written], dtype=np.int64))

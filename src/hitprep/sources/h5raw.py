@@ -1,4 +1,10 @@
-"""Slices of uncompressed 1-d HDF5 datasets read straight from the file with ``os.preadv``.
+"""Uncompressed 1-d HDF5 datasets read and written straight at their file offsets.
+
+Reading: slices of uncompressed datasets with ``os.preadv``
+(:func:`unfiltered_reader`). Writing: contiguous datasets allocated when created
+(:func:`create_allocated`) filled with ``os.pwrite`` in hitprep's thread pool
+(:class:`RawWriter`), so that the copies into the page cache overlap the caller's work
+(h5py holds the GIL while it writes).
 
 h5py reads an uncompressed chunked dataset chunk by chunk through HDF5's chunk cache,
 holding its global lock (and the GIL) throughout. When a dataset stores its values
@@ -14,16 +20,20 @@ reads with h5py. Results equal h5py's (tests compare them).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import weakref
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from typing import Any
 
 import h5py
 import numpy as np
 import numpy.typing as npt
 
+from hitprep import threads
 from hitprep.errors import FileFormatError
 
-__all__ = ["unfiltered_reader"]
+__all__ = ["RawWriter", "create_allocated", "unfiltered_reader"]
 
 Reader = Callable[[int, int], npt.NDArray[Any]]
 
@@ -103,3 +113,94 @@ def unfiltered_reader(ds: h5py.Dataset) -> Reader | None:
         return out
 
     return read
+
+
+def create_allocated(
+    group: h5py.Group, name: str, *, length: int, dtype: npt.DTypeLike
+) -> h5py.Dataset:
+    """A contiguous 1-d dataset whose storage is allocated now and never pre-filled."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    return group.create_dataset(name, shape=(length,), dtype=dtype, dcpl=dcpl, fill_time="never")
+
+
+def _pwrite(fd: int, data: npt.NDArray[Any], offset: int) -> None:
+    view = data.data.cast("B")
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)
+
+
+def _close(fd: int, pending: deque[Future[None]]) -> None:
+    """Wait for the writes in flight, then close ``fd`` (so that no write can reach a reused
+    descriptor)."""
+    while pending:
+        pending.popleft().exception()
+    os.close(fd)
+
+
+class RawWriter:
+    """Writes values into allocated contiguous datasets with ``os.pwrite`` in the thread pool.
+
+    Build it with :meth:`open`; call :meth:`close` before the file is read or closed (it
+    waits for the writes in flight and raises the first error). At most ``max_pending``
+    writes are in flight (each holds its array), so memory stays bounded.
+    """
+
+    def __init__(self, fd: int, offsets: Mapping[str, tuple[int, int]], max_pending: int) -> None:
+        self._fd = fd
+        self._offsets = dict(offsets)
+        self._max_pending = max_pending
+        self._pending: deque[Future[None]] = deque()
+        self._closer = weakref.finalize(self, _close, fd, self._pending)
+
+    @classmethod
+    def open(
+        cls, datasets: Mapping[str, h5py.Dataset], *, max_pending: int = 8
+    ) -> RawWriter | None:
+        """A writer for ``datasets`` (name -> dataset of one file open for writing), or None
+        when one of them is not an allocated contiguous 1-d dataset of native numbers in a
+        file written with HDF5's default driver."""
+        offsets: dict[str, tuple[int, int]] = {}
+        files = {ds.file.id.id for ds in datasets.values()}
+        if not datasets or len(files) != 1:
+            return None
+        for name, ds in datasets.items():
+            f, dtype = ds.file, ds.dtype
+            if (
+                ds.ndim != 1
+                or ds.chunks is not None
+                or f.driver != "sec2"
+                or f.userblock_size != 0
+                or dtype.kind not in "iufb"
+                or not dtype.isnative
+                or ds.id.get_type().get_size() != dtype.itemsize
+            ):
+                return None
+            offset = ds.id.get_offset()
+            if offset is None:
+                return None
+            offsets[name] = (int(offset), dtype.itemsize)
+        handle = next(iter(datasets.values())).file.id.get_vfd_handle()
+        if not isinstance(handle, int):
+            return None
+        return cls(os.dup(handle), offsets, max_pending)  # its own descriptor: closed by us
+
+    def write(self, name: str, start: int, values: npt.NDArray[Any]) -> None:
+        """Write ``values`` (of the dataset's dtype) at item ``start`` of dataset ``name``."""
+        offset, itemsize = self._offsets[name]
+        data = np.ascontiguousarray(values)
+        if data.dtype.itemsize != itemsize:
+            msg = f"{name}: values of {data.dtype} for a dataset of {itemsize}-byte items"
+            raise ValueError(msg)
+        self._pending.append(threads.submit(_pwrite, self._fd, data, offset + start * itemsize))
+        while len(self._pending) > self._max_pending or (self._pending and self._pending[0].done()):
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Wait for every write; raise the first error; release the descriptor."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._closer()
