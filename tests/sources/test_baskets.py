@@ -160,3 +160,13 @@ def test_a_damaged_payload_is_reported_by_uproot(tmp_path: Path) -> None:
         assert src.read(0, 3000).flat_int32.tolist() == (np.arange(3000) % 7).tolist()
         with pytest.raises(FileFormatError, match="2990:3010"):
             src.read(2990, 3010)
+
+
+def test_chunks_ending_with_their_baskets_keep_nothing(baskets_file: Path) -> None:
+    with uproot.open(baskets_file) as f:
+        reader = BasketReader(baskets_file, f["t"])
+        reader.read(["Obj_int32", "flat_int32"], 0, 51)  # baskets [0, 50) and [50, 51)
+        assert reader._last == {}
+        reader.read(["Obj_int32"], 51, 60)  # in basket [51, 171)
+        assert list(reader._last) == ["Obj_int32"]
+        reader.close()

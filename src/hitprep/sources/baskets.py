@@ -9,7 +9,7 @@ count leaf (``Jet_pt[nJet]``). Their baskets are a key, a compressed payload of
 the big-endian values, and, for lists, the byte offset of each entry. This
 module reads those directly: one ``pread`` per basket, zlib blocks inflated by
 zlib-ng (which releases the GIL), offsets and values sliced with numpy; the
-last basket read of each branch is kept for the next chunk.
+basket that the next chunk needs too is kept (one per branch at most).
 
 Everything about the branch comes from uproot (basket positions, sizes, first
 entries, dtype), so only the basket payload is parsed here, and it is checked
@@ -187,10 +187,11 @@ class BasketReader:
     def _cached(
         self, name: str, plan: _Branch, i: int, *, keep: bool
     ) -> tuple[bytes, npt.NDArray[np.int64] | None]:
-        """Basket ``i`` of branch ``name``; the last one read per branch is kept.
+        """Basket ``i`` of branch ``name``, kept (``keep``) when the next chunk needs it too.
 
         Chunks smaller than the baskets (or not aligned with them) then inflate
-        each basket once, not once per chunk; memory grows by one basket per branch.
+        each basket once, not once per chunk, for at most one basket per branch
+        of memory; chunks that end where baskets end keep nothing.
         """
         last = self._last.get(name)
         if last is not None and last[0] == i:
@@ -198,6 +199,8 @@ class BasketReader:
         data, offsets, _ = self._basket(plan, i)
         if keep:
             self._last[name] = (i, data, offsets)
+        else:
+            self._last.pop(name, None)
         return data, offsets
 
     def _read_one(self, name: str, plan: _Branch, start: int, stop: int) -> ak.Array:
@@ -207,7 +210,7 @@ class BasketReader:
         values: list[npt.NDArray[Any]] = []
         counts: list[npt.NDArray[np.int64]] = []
         for i in range(max(first, 0), end):
-            data, offsets = self._cached(name, plan, i, keep=i == end - 1)
+            data, offsets = self._cached(name, plan, i, keep=stop < plan.first[i + 1])
             lo = max(start, int(plan.first[i])) - int(plan.first[i])
             hi = min(stop, int(plan.first[i + 1])) - int(plan.first[i])
             if offsets is None:
