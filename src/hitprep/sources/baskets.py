@@ -9,7 +9,7 @@ count leaf (``Jet_pt[nJet]``). Their baskets are a key, a compressed payload of
 the big-endian values, and, for lists, the byte offset of each entry. This
 module reads those directly: one ``pread`` per basket, zlib blocks inflated by
 zlib-ng (which releases the GIL), offsets and values sliced with numpy; the
-basket that the next chunk needs too is kept (one per branch at most).
+basket that the next chunk also needs is kept (at most one per branch).
 
 Everything about the branch comes from uproot (basket positions, sizes, first
 entries, dtype), so only the basket payload is parsed here, and it is checked
