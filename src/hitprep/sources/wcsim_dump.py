@@ -32,6 +32,7 @@ event fields ``entry``, ``event_id``, ``pid``, ``energy``, ``position_x/y/z``,
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -78,6 +79,7 @@ _INT32 = {"pmt", "trigger", "parent", "pdg", "parent_pdg", "flag", "id", "type",
 _STRING = "root_file"
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every key of every chunk
 def field_name(key: str) -> tuple[str, str]:
     """``(collection, field)`` of a dump key (collection ``""`` for event fields).
 
