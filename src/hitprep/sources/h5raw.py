@@ -36,6 +36,7 @@ from hitprep.errors import FileFormatError
 __all__ = ["RawWriter", "create_allocated", "unfiltered_reader"]
 
 Reader = Callable[[int, int], npt.NDArray[Any]]
+_PIECE = 1 << 20  # bytes per os.pwrite call
 
 
 def _chunk_addresses(ds: h5py.Dataset, length: int) -> npt.NDArray[np.int64] | None:
@@ -125,10 +126,12 @@ def create_allocated(
 
 
 def _pwrite(fd: int, data: npt.NDArray[Any], offset: int) -> None:
+    """Write all of ``data`` at ``offset``, 1 MiB per call: a buffered write holds the
+    file's lock throughout, and HDF5 writes its own objects into the same file meanwhile."""
     view = data.data.cast("B")
     done = 0
     while done < len(view):
-        done += os.pwrite(fd, view[done:], offset + done)
+        done += os.pwrite(fd, view[done : done + _PIECE], offset + done)
 
 
 def _close(fd: int, pending: deque[Future[None]]) -> None:
