@@ -12,11 +12,16 @@ Public entry points::
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hitprep._version import __version__
-from hitprep.config import Job, load_job
-from hitprep.detectors.detx import Detector, read_detx
-from hitprep.runners import Summary, convert
-from hitprep.sources import open_source
+
+if TYPE_CHECKING:
+    from hitprep.config import Job, load_job
+    from hitprep.detectors.detx import Detector, read_detx
+    from hitprep.runners import Summary, convert
+    from hitprep.sources import open_source
 
 __all__ = [
     "Detector",
@@ -28,3 +33,29 @@ __all__ = [
     "open_source",
     "read_detx",
 ]
+
+#: public name -> module that defines it; imported on first use, so that a command that
+#: needs only part of hitprep (writeback, inspect) does not import runners, h5py and all
+_LAZY = {
+    "Job": "hitprep.config",
+    "load_job": "hitprep.config",
+    "Detector": "hitprep.detectors.detx",
+    "read_detx": "hitprep.detectors.detx",
+    "Summary": "hitprep.runners",
+    "convert": "hitprep.runners",
+    "open_source": "hitprep.sources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'hitprep' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
