@@ -126,6 +126,7 @@ class _DumpSource(Source):
     _keys: list[str]
     _n: int
     _fields: list[str] | None = None
+    _shapes: dict[str, tuple[int, ...]]
 
     def _event_keys(self) -> list[str]:
         return [k for k in self._keys if field_name(k)[0] == "" and k != "root_file"]
@@ -156,6 +157,16 @@ class _DumpSource(Source):
         """Shape of one item: event arrays (N, ...) as is; family arrays per hit."""
         raise NotImplementedError
 
+    def _wanted(self, key: str, names: Collection[str]) -> bool:
+        """Whether array ``key`` holds one of ``names`` (3-vectors: ``name_x``, ...)."""
+        name = field_name(key)[1]
+        if key not in self._shapes:
+            self._shapes[key] = self._shape(key)
+        shape = self._shapes[key]
+        if len(shape) == 2 and shape[1] == 3:
+            return any(f"{name}_{c}" in names for c in "xyz")
+        return name in names
+
     def _event_array(self, key: str, start: int, stop: int) -> npt.NDArray[Any]:
         raise NotImplementedError
 
@@ -170,17 +181,16 @@ class _DumpSource(Source):
         self.check_fields(wanted)
         events: dict[str, npt.NDArray[Any]] = {"entry": np.arange(start, stop, dtype=np.int64)}
         for key in self._event_keys():
-            arr = self._event_array(key, start, stop)
-            events.update(_split(key, arr, wanted))
+            if self._wanted(key, wanted):  # only what is asked for is read
+                events.update(_split(key, self._event_array(key, start, stop), wanted))
         collections: dict[str, ak.Array] = {}
         for prefix, coll in FAMILIES.items():
+            inside = {w.partition(".")[2] for w in wanted if w.startswith(coll + ".")}
             keys = [k for k in self._keys if field_name(k)[0] == coll]
-            keys = [k for k in keys if any(f.startswith(f"{coll}.") for f in wanted)]
-            keys = [k for k in keys if k != f"{prefix}_offsets"]
+            keys = [k for k in keys if k != f"{prefix}_offsets" and self._wanted(k, inside)]
             if not keys:
                 continue
             offsets, flat = self._family(prefix, keys, start, stop)
-            inside = {w.partition(".")[2] for w in wanted if w.startswith(coll + ".")}
             columns: dict[str, npt.NDArray[Any]] = {}
             for key, arr in flat.items():
                 columns.update(_split(key, arr, inside))
@@ -259,6 +269,7 @@ class WCSimNpzSource(_DumpSource):
             msg = f"not a WCSim event dump: no 'event_id' (arrays: {', '.join(self._keys)})"
             raise FileFormatError(self.path, msg)
         self._cache: dict[str, npt.NDArray[Any]] = {}
+        self._shapes = {}
         self._flat: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[Any]]] = {}
         self._n = len(self._get("event_id"))
 
@@ -316,6 +327,7 @@ class WCSimH5Source(_DumpSource):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
+        self._shapes = {}
         try:
             self._file = h5py.File(self.path, "r")
         except OSError as err:
