@@ -197,13 +197,14 @@ class _DumpSource(Source):
             collections[coll] = jagged_from_flat(columns, offsets)
         batch = make_batch(events, collections, length=stop - start)
         if _STRING in self._keys and _STRING in wanted:
-            names = np.asarray(self._event_array(_STRING, start, stop)).astype(str)
+            names = np.asarray(self._event_array(_STRING, start, stop))
             batch = with_fields(batch, {_STRING: string_column(names)})
         return batch
 
 
-def string_column(values: npt.NDArray[np.str_]) -> ak.contents.Content:
-    """An awkward string column built from a numpy ``str`` array, vectorized.
+def string_column(values: npt.NDArray[Any]) -> ak.contents.Content:
+    """An awkward string column built from numpy strings (``str``, or UTF-8 ``bytes`` objects
+    as h5py reads variable-length strings), vectorized.
 
     ``ak.Array(values.tolist())`` checks every string in Python; this builds the
     UTF-8 characters and offsets with numpy.
@@ -211,7 +212,21 @@ def string_column(values: npt.NDArray[np.str_]) -> ak.contents.Content:
     Example:
         >>> ak.Array(string_column(np.array(["ab", "", "c"]))).tolist()
         ['ab', '', 'c']
+        >>> ak.Array(string_column(np.array([b"d\xc3\xa9", b""], dtype=object))).tolist()
+        ['dé', '']
     """
+    values = np.asarray(values)
+    if values.dtype == object and all(isinstance(v, bytes) for v in values[:1]):
+        try:  # already UTF-8: joined as they are, no decoding and encoding again
+            lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+            data = np.frombuffer(b"".join(values), dtype=np.uint8)
+        except TypeError:  # not all bytes after all
+            pass
+        else:
+            content = ak.contents.NumpyArray(data, parameters={"__array__": "char"})
+            offsets = ak.index.Index64(offsets_from_counts(lengths))
+            return ak.contents.ListOffsetArray(offsets, content, parameters={"__array__": "string"})
+        values = values.astype(str)
     encoded = np.char.encode(np.asarray(values, dtype=str), "utf-8")
     width = encoded.dtype.itemsize
     lengths = np.char.str_len(encoded).astype(np.int64)

@@ -232,12 +232,14 @@ def _kept(mask: npt.NDArray[np.bool_], n_per_event: npt.NDArray[np.int64]) -> np
         >>> _kept(np.array([True, False, True, True]), np.array([2, 0, 2])).tolist()
         [1, 0, 2]
     """
-    out = np.zeros(len(n_per_event), dtype=np.int64)
-    filled = n_per_event > 0
-    if filled.any():  # sums from each non-empty event's first item to the next one's
-        starts = offsets_from_counts(n_per_event)[:-1][filled]
-        out[filled] = np.add.reduceat(mask, starts, dtype=np.int64)
-    return out
+    n = np.asarray(n_per_event, dtype=np.int64)
+    ends = offsets_from_counts(n)[1:]
+    kept = int(np.count_nonzero(mask))
+    if 2 * kept >= len(mask):  # mostly kept: count what goes (usually a few items)
+        dropped = np.flatnonzero(~mask)
+        return n - np.bincount(np.searchsorted(ends, dropped, side="right"), minlength=len(n))
+    stay = np.flatnonzero(mask)
+    return np.bincount(np.searchsorted(ends, stay, side="right"), minlength=len(n))
 
 
 def build_stages(job: Job, options: BuildOptions) -> Sequence[Stage]:
