@@ -25,6 +25,8 @@ def test_slices_equal_h5py(tmp_path: Path) -> None:
         "chunked": rng.integers(-5, 5, size=10_001).astype(np.int32),
         "partial": np.arange(1000, dtype=np.int64),  # last chunk partly filled
         "flags": rng.random(777) > 0.5,
+        "rows": rng.normal(size=(1001, 3)),
+        "rows_contiguous": rng.normal(size=(501, 3)).astype(np.float32),
     }
     _write(
         path,
@@ -32,6 +34,8 @@ def test_slices_equal_h5py(tmp_path: Path) -> None:
         chunked={"data": values["chunked"], "chunks": (64,)},
         partial={"data": values["partial"], "chunks": (300,), "maxshape": (None,)},
         flags={"data": values["flags"], "chunks": (100,)},
+        rows={"data": values["rows"], "chunks": (64, 3)},
+        rows_contiguous={"data": values["rows_contiguous"]},
     )
     with h5py.File(path, "r") as f:
         for name, expected in values.items():
@@ -56,14 +60,14 @@ def test_declines_what_it_cannot_read_raw(tmp_path: Path) -> None:
         gzip={"data": data, "chunks": (100,), "compression": "gzip"},
         shuffled={"data": data, "chunks": (100,), "shuffle": True},
         big_endian={"data": data.astype(">f8")},
-        matrix={"data": data.reshape(100, 5)},
+        columns={"data": data.reshape(100, 5), "chunks": (100, 1)},
         unwritten={"shape": (500,), "dtype": np.float64},
         sparse={"shape": (500,), "dtype": np.float64, "chunks": (100,)},
     )
     with h5py.File(path, "a") as f:
         f["sparse"][:100] = 1.0  # only the first chunk is allocated
     with h5py.File(path, "r") as f:
-        for name in ["gzip", "shuffled", "big_endian", "matrix", "unwritten", "sparse"]:
+        for name in ["gzip", "shuffled", "big_endian", "columns", "unwritten", "sparse"]:
             assert unfiltered_reader(f[name]) is None, name
     with h5py.File(path, "r+") as f:  # a writable file may hold unflushed chunks
         f.create_dataset("plain", data=data)
@@ -109,6 +113,7 @@ def test_raw_writer_fills_allocated_datasets(tmp_path: Path) -> None:
         f["other"] = np.arange(3)  # HDF5 keeps writing its own objects meanwhile
         writer = RawWriter.open(datasets, max_pending=2)
         assert writer is not None
+        writer.write("time", 0, times[:0])  # a chunk without hits
         for start in range(0, len(times), 100):
             writer.write("time", start, times[start : start + 100])
             writer.write("pmt", start, pmts[start : start + 100])

@@ -1,7 +1,7 @@
-"""Uncompressed 1-d HDF5 datasets read and written straight at their file offsets.
+"""Uncompressed HDF5 datasets read and written straight at their file offsets.
 
-Reading: slices of uncompressed datasets with ``os.preadv``
-(:func:`unfiltered_reader`). Writing: contiguous datasets allocated when created
+Reading: slices of uncompressed datasets (1-d, or rows chunked along the first axis)
+with ``os.preadv`` (:func:`unfiltered_reader`). Writing: contiguous datasets allocated when created
 (:func:`create_allocated`) filled by :class:`RawWriter` in hitprep's thread pool, so
 that the writes overlap the caller's work (h5py holds the GIL while it writes). Where
 the file system allows it, the writer sends the whole 4 KiB blocks of each write with
@@ -49,7 +49,8 @@ _DIRECT_MIN = 1 << 20  # writes with fewer whole blocks stay buffered
 
 
 def _chunk_addresses(ds: h5py.Dataset, length: int) -> npt.NDArray[np.int64] | None:
-    """File address of each chunk of a 1-d chunked dataset (None if one is not allocated)."""
+    """File address of each chunk of a dataset chunked along its first axis only (None if
+    one is not allocated)."""
     count = -(-ds.shape[0] // length)
     addresses = np.full(count, -1, dtype=np.int64)
 
@@ -68,15 +69,17 @@ def unfiltered_reader(ds: h5py.Dataset) -> Reader | None:
     """A function ``read(start, stop)`` returning ``ds[start:stop]``, or None (use h5py).
 
     Args:
-        ds: a 1-d dataset of numbers.
+        ds: a dataset of numbers, 1-d or with rows (chunked along its first axis only).
 
     Returns:
         The reader, when the dataset's bytes can be read from the file as they are.
     """
     f = ds.file
     dtype = ds.dtype
+    row = tuple(int(k) for k in ds.shape[1:])
     if (
-        ds.ndim != 1
+        ds.ndim < 1
+        or (ds.chunks is not None and tuple(ds.chunks[1:]) != row)
         or f.mode != "r"
         or f.driver != "sec2"
         or f.userblock_size != 0
@@ -103,13 +106,13 @@ def unfiltered_reader(ds: h5py.Dataset) -> Reader | None:
     fd = f.id.get_vfd_handle()
     if not isinstance(fd, int):
         return None
-    itemsize = dtype.itemsize
+    itemsize = dtype.itemsize * int(np.prod(row, dtype=np.int64))  # bytes per row
     path = f.filename
 
     def read(start: int, stop: int) -> npt.NDArray[Any]:
         start, stop = max(start, 0), min(stop, n)
-        out = np.empty(max(stop - start, 0), dtype=dtype)
-        view = out.data.cast("B")
+        out = np.empty((max(stop - start, 0), *row), dtype=dtype)
+        view = out.reshape(-1).view(np.uint8).data
         pos = start
         while pos < stop:
             chunk = pos // length
@@ -175,7 +178,7 @@ class _Direct:
 
 def _write(fd: int, direct: _Direct | None, data: npt.NDArray[Any], offset: int) -> None:
     """Write all of ``data`` at ``offset``: its whole blocks direct where possible."""
-    view = data.data.cast("B")
+    view = data.reshape(-1).view(np.uint8).data
     end = offset + len(view)
     first = -(-offset // _ALIGN) * _ALIGN  # the whole blocks inside [offset, end)
     last = end // _ALIGN * _ALIGN
