@@ -4,7 +4,11 @@ A toy sample (``hitprep toy wcsim``, digitized hits only; 100k events by default
 converted to WatChMaL's digi-hit layout twice, each in its own process:
 
 - **hitprep**: ``hitprep convert wcsim_watchmal_digi`` (contiguous hit arrays), at two
-  chunk sizes, to show that peak memory follows the chunk, not the sample;
+  chunk sizes, to show that peak memory follows the chunk, not the sample. It counts the
+  chosen trigger's hits first (a pass over the trigger columns only), creates the hit
+  datasets at that size, then per chunk reads the columns it needs (``os.preadv`` at
+  their file offsets), selects the hits with numpy and writes them at the datasets' file
+  offsets from a thread (``O_DIRECT`` where the file system allows it);
 - **reference**: the structure of DataTools' ``np_to_digihit_array_hdf5.py``, written here:
   load every event's arrays (as ``np.load`` of the event-dump .npz gives them: one array per
   event and field), count the hits of each event's first NDigits trigger in a first loop,
@@ -14,6 +18,11 @@ converted to WatChMaL's digi-hit layout twice, each in its own process:
 
 Both outputs are compared dataset by dataset. Printed: seconds, peak resident memory, and
 the ratios. The target of issue 3 is >= 30x; nothing is asserted.
+
+Timings are whole processes, so hitprep's ~1 s includes ~0.3 s of interpreter start,
+imports and exit (more where ``PYTHONDONTWRITEBYTECODE`` is set: hitprep's modules are then
+compiled at every start). On a machine shared with other work, or a virtual machine where
+fresh memory is slow to hand out, repeat the run and compare ratios measured together.
 
     .venv/bin/python benchmarks/bench_wcsim_watchmal.py [--events 100000] [--input toy.h5]
 """
