@@ -191,8 +191,10 @@ class TriggerSelection(Stage):
             n_trig, flat_column(trig, "type"), flat_column(trig, "time"), self.types
         )
         trigger = flat_column(coll, "trigger")
-        # trigger numbers are small: repeat the choice in the digits' own dtype, not int64
-        keep = trigger == np.repeat(chosen.astype(trigger.dtype), n_hits)
+        # trigger numbers are small: repeat the choice (-1: none) in the digits' own signed
+        # integer dtype rather than int64
+        dtype = trigger.dtype if trigger.dtype.kind == "i" else np.dtype(np.int64)
+        keep = trigger == np.repeat(chosen.astype(dtype), n_hits)
         return chosen, keep
 
     def count_items(
