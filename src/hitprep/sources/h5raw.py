@@ -137,12 +137,20 @@ def create_allocated(
     return group.create_dataset(name, shape=(length,), dtype=dtype, dcpl=dcpl, fill_time="never")
 
 
+def _pwrite_all(fd: int, view: memoryview, offset: int, *, piece: int) -> None:
+    """Write all of ``view`` at ``offset``, at most ``piece`` bytes per call."""
+    done = 0
+    while done < len(view):
+        n = os.pwrite(fd, view[done : done + piece], offset + done)
+        if n <= 0:
+            raise OSError(errno.EIO, f"no bytes written at offset {offset + done}")
+        done += n
+
+
 def _buffered(fd: int, view: memoryview, offset: int) -> None:
     """Write all of ``view`` at ``offset``, 1 MiB per call: a buffered write holds the
     file's lock throughout, and HDF5 writes its own objects into the same file meanwhile."""
-    done = 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done : done + _PIECE], offset + done)
+    _pwrite_all(fd, view, offset, piece=_PIECE)
 
 
 class _Direct:
@@ -169,9 +177,7 @@ class _Direct:
                 piece = view[start : start + _DIRECT_PIECE]
                 block = buffer[: len(piece)]
                 block[:] = np.frombuffer(piece, dtype=np.uint8)
-                done = 0
-                while done < len(piece):
-                    done += os.pwrite(self.fd, block.data[done:], offset + start + done)
+                _pwrite_all(self.fd, block.data, offset + start, piece=len(piece))
         finally:
             self._buffers.put(buffer)
 
@@ -206,7 +212,8 @@ def _close(fds: list[int], pending: deque[Future[None]]) -> None:
 
 
 class RawWriter:
-    """Writes values into allocated contiguous datasets with ``os.pwrite`` in the thread pool.
+    """Writes values into allocated contiguous datasets with ``os.pwrite`` in the thread pool
+    (whole 4 KiB blocks with ``O_DIRECT`` where the file system allows it).
 
     Build it with :meth:`open`; call :meth:`close` before the file is read or closed (it
     waits for the writes in flight and raises the first error). At most ``max_pending``
@@ -294,7 +301,7 @@ class RawWriter:
             self._pending.popleft().result()
 
     def close(self) -> None:
-        """Wait for every write; raise the first error; release the descriptor."""
+        """Wait for every write; raise the first error; release the descriptors."""
         try:
             while self._pending:
                 self._pending.popleft().result()
