@@ -224,16 +224,24 @@ def convert(
     if task_events is not None and task_events < 1:
         msg = f"task_events must be a positive number of entries, not {task_events}"
         raise ConfigError(msg)
-    spec = WorkSpec.build(job, detx=str(detx) if detx else None, step=chunk, command=command)
-    pipeline = spec.pipeline()  # builds (and so checks) the job before any work
-    tasks = plan_tasks(spec, paths, task_events=task_events)
     parallel = (workers or 1) > 1 or dask or scheduler is not None
-    if len(tasks) == 1 and not (parallel or keep_going or virtual or resume):
-        return _direct(spec, tasks[0], out, overwrite=overwrite, progress=progress, t0=started)
-    pipeline.ready()  # a bad detector file fails the job, not each of its tasks
-    backend = make_backend(
-        workers=workers, dask=dask, scheduler=scheduler, timeout=scheduler_timeout
-    )
+    local = parallel and not dask and scheduler is None
+    # local worker processes start first: they import hitprep while this one plans
+    early = make_backend(workers=workers, dask=False, scheduler=None, timeout=0) if local else None
+    try:
+        spec = WorkSpec.build(job, detx=str(detx) if detx else None, step=chunk, command=command)
+        pipeline = spec.pipeline()  # builds (and so checks) the job before any work
+        tasks = plan_tasks(spec, paths, task_events=task_events)
+        if len(tasks) == 1 and not (parallel or keep_going or virtual or resume):
+            return _direct(spec, tasks[0], out, overwrite=overwrite, progress=progress, t0=started)
+        pipeline.ready()  # a bad detector file fails the job, not each of its tasks
+        backend = early or make_backend(
+            workers=workers, dask=dask, scheduler=scheduler, timeout=scheduler_timeout
+        )
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
     try:
         parts = PartsFolder(parts_folder(out.resolve()), spec.key, resume=resume is not False)
     except BaseException:
