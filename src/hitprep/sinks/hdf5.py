@@ -6,11 +6,12 @@ by an exception) removes the temporary file, so no half-written output is
 ever left behind.
 
 Rows appended to gzip datasets (deflate, optionally after byte shuffle, nothing else) are
-compressed a whole chunk at a time in the thread pool of :mod:`hitprep.sources.h5chunks`
-(zlib-ng when installed) and stored with ``write_direct_chunk``: h5py would deflate them
-one after another in this thread. Rows that do not fill a chunk wait for the next append
-and are written by h5py (its gzip filter) when the file is used (:attr:`HDF5Sink.file`)
-or committed. The files are ordinary HDF5: any reader inflates them with its gzip filter.
+compressed a whole chunk at a time in hitprep's thread pool (:mod:`hitprep.threads`, with
+:mod:`hitprep.deflate`: ISA-L or zlib-ng) and stored with ``write_direct_chunk``: h5py
+would deflate them one after another in this thread. Rows that do not fill a chunk wait
+for the next append and are written by h5py (its gzip filter) when the file is used
+(:attr:`HDF5Sink.file`) or committed. The files are ordinary HDF5: any reader inflates
+them with its gzip filter.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from hitprep import threads
+from hitprep import deflate, threads
 from hitprep.atomic import check_output, partial_path
-from hitprep.sources import h5chunks  # its zlib (zlib-ng when installed)
 
 __all__ = ["HDF5Sink", "dataset_names"]
 
@@ -79,8 +79,7 @@ def _encode(block: npt.NDArray[Any], *, itemsize: int, shuffle: bool, level: int
     data = block.reshape(-1).view(np.uint8)
     if shuffle and itemsize > 1:  # byte planes: all first bytes, all second bytes, ...
         data = np.ascontiguousarray(data.reshape(-1, itemsize).T)
-    compressed = h5chunks.zlib.compress(data, level)  # type: ignore[attr-defined]  # its import
-    return bytes(compressed)
+    return deflate.compress(data, level)
 
 
 def dataset_names(group: h5py.Group, *, extendable: bool | None = None) -> list[str]:

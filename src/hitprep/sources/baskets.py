@@ -39,6 +39,8 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.deflate import decompress, zlib_error
+
 __all__ = ["BasketReader"]
 
 _KEY = struct.Struct(">ihiIhh")  # fNbytes, fVersion, fObjlen, fDatime, fKeylen, fCycle
@@ -100,8 +102,6 @@ def _plan(branch: Any, num_entries: int) -> _Branch | None:
 
 def _inflate(payload: memoryview, size: int) -> bytes:
     """ROOT's compressed payload (zlib blocks of at most 16 MiB each) -> ``size`` bytes."""
-    from zlib_ng import zlib_ng
-
     parts: list[bytes] = []
     pos = 0
     while pos < len(payload):
@@ -112,8 +112,8 @@ def _inflate(payload: memoryview, size: int) -> bytes:
         unpacked = header[6] | header[7] << 8 | header[8] << 16
         start = pos + _BLOCK_HEADER
         try:
-            parts.append(zlib_ng.decompress(payload[start : start + packed], bufsize=unpacked))
-        except Exception as err:  # zlib_ng.error: damaged; uproot reads it again and reports it
+            parts.append(decompress(payload[start : start + packed], bufsize=unpacked))
+        except zlib_error as err:  # damaged: uproot reads it again and reports it
             raise _Unsupported from err
         if len(parts[-1]) != unpacked:
             raise _Unsupported

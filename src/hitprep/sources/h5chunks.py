@@ -4,7 +4,7 @@ h5py decompresses chunk after chunk under its global lock. For datasets whose fi
 pipeline is only deflate (gzip), byte shuffle and Fletcher-32 (what km3pipe/PyTables
 write), this module reads the raw chunks and inflates them in hitprep's thread pool
 (:mod:`hitprep.threads`; with
-``zlib-ng`` when installed, else ``zlib``; both release the GIL), then undoes the
+zlib-ng, which releases the GIL: :mod:`hitprep.deflate`), then undoes the
 shuffle with numpy. Anything else
 (Blosc, other filters, a chunk with a skipped filter, non-1-d data) is read by h5py.
 The result is the same array h5py returns (tests compare them on real files).
@@ -19,14 +19,11 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.deflate import decompress
 from hitprep.threads import run_all
 
 __all__ = ["ensure_filters", "read_slice"]
 
-try:  # zlib-ng inflates the same streams about 3x faster than the standard library
-    from zlib_ng import zlib_ng as zlib
-except ImportError:  # pragma: no cover - optional speed-up
-    import zlib  # type: ignore[no-redef]
 
 _DEFLATE, _SHUFFLE, _FLETCHER32 = 1, 2, 3
 _SUPPORTED = {_DEFLATE, _SHUFFLE, _FLETCHER32}
@@ -68,7 +65,7 @@ def _decode_into(
     shuffled = False
     for f in reversed(filters):
         if f == _DEFLATE:
-            data = zlib.decompress(data)
+            data = decompress(data)
         elif f == _SHUFFLE and itemsize > 1:
             shuffled = True
         elif f == _FLETCHER32 and not shuffled:

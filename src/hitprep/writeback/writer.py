@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import uproot
 
+from hitprep import deflate
 from hitprep.atomic import check_output, partial_path
 from hitprep.errors import ConfigError
 
@@ -50,14 +51,13 @@ _ENTRY = "entry"
 
 
 class FastZLIB(uproot.ZLIB):  # type: ignore[misc]
-    """uproot's ZLIB, with baskets compressed by zlib-ng instead of the standard zlib.
+    """uproot's ZLIB, with baskets compressed by :func:`hitprep.deflate.compress`.
 
-    zlib-ng writes the same zlib format (ROOT's ``ZL`` blocks, which uproot, ROOT
-    and any zlib read) about twice as fast. Its level 1 is a quicker and much
-    weaker algorithm than zlib's (NanoAOD baskets come out 1.7x larger), so
-    level 1 is compressed at zlib-ng's level 2, which matches zlib's level 1 in
-    size (33.1 vs 33.2 MB on the writeback benchmark's output) at half the
-    time; other levels are zlib-ng's own. The file records ZLIB at the level
+    The same zlib format (ROOT's ``ZL`` blocks, which uproot, ROOT and any zlib
+    read), made by ISA-L at level 1 and zlib-ng otherwise: several times faster
+    than the standard zlib, and at level 1 as small (zlib-ng's own level 1 is a
+    much weaker algorithm: NanoAOD baskets came out 1.7x larger, so without ISA-L
+    level 1 is made at zlib-ng's level 2). The file records ZLIB at the level
     asked for, as :class:`uproot.ZLIB` would. Only the writer given this object
     uses it: uproot's ``ZLIB`` itself is left alone.
     """
@@ -69,11 +69,8 @@ class FastZLIB(uproot.ZLIB):  # type: ignore[misc]
         return 1, level
 
     def compress(self, data: bytes) -> bytes:
-        from zlib_ng import zlib_ng
-
         level: int = self.level
-        compressed: bytes = zlib_ng.compress(data, max(level, 2))
-        return compressed
+        return deflate.compress(data, level)
 
 
 _COMPRESSIONS = {"zlib": FastZLIB, "lzma": uproot.LZMA, "lz4": uproot.LZ4, "zstd": uproot.ZSTD}
