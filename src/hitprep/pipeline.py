@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import importlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
@@ -170,7 +170,8 @@ class Representation(Component):
     dataset with fields ``index`` and ``n_items`` is read as per-event offsets into
     dataset ``<name>`` and shifted by the rows of ``<name>`` in earlier shards.
     Summaries (datasets made by ``sink.write`` in ``finish``) are folded shard by
-    shard with :meth:`combine_summary`.
+    shard with :meth:`combine_summary`, except those that :meth:`concatenated_summaries`
+    names: rows written whole, which the merge streams into a dataset of the final size.
     """
 
     def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
@@ -215,6 +216,22 @@ class Representation(Component):
             " how to combine it (override Representation.combine_summary)"
         )
         raise ValueError(msg)
+
+    def concatenated_summaries(self) -> Mapping[str, str | None]:
+        """Summaries that are rows written whole, to be concatenated when shards are merged.
+
+        E.g. contiguous arrays that :meth:`prepare` sizes so that readers can memory-map
+        them. The merge creates each such dataset once, contiguous and uncompressed, at its
+        final length (the sum of the shards' lengths), and copies the shards' values into it
+        in task order, a bounded slice at a time (also with ``--virtual``: they are not
+        made virtual); :meth:`combine_summary` never sees them. Default: none.
+
+        Returns:
+            Dataset path -> ``None``, or the dataset that its values index (per-event
+            offsets): each shard's values are then shifted by that dataset's length in the
+            shards before it (a row dataset or another concatenated summary).
+        """
+        return {}
 
     def empty(self) -> dict[str, npt.NDArray[Any]]:
         """Zero-row arrays, so that an output without events still has its datasets."""

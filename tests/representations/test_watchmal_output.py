@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,10 @@ import pytest
 
 from hitprep.cli import main
 from hitprep.config import load_job
-from hitprep.runners import convert
+from hitprep.runners import convert, merge
+from hitprep.runners.manifest import parts_folder
+from hitprep.runners.tasks import WorkSpec
+from hitprep.sinks.hdf5 import HDF5Sink, dataset_names
 from hitprep.sources.wcsim import WCSimSource
 from hitprep.sources.wcsim_dump import WCSimH5Source
 from hitprep.toys.wcsim import write_dump
@@ -176,3 +180,77 @@ def test_spooled_hits_same_as_written_directly(
             np.testing.assert_array_equal(fd[name][:], fs[name][:], err_msg=name)
             assert fd[name].dtype == fs[name].dtype, name
         assert fd["hit_pmt"].id.get_offset() is not None
+
+
+def _datasets(path: Path) -> dict[str, tuple[np.dtype[Any], tuple[int, ...], Any]]:
+    """Every dataset's dtype, shape and values (strings as a list, the rest as bytes)."""
+    with h5py.File(path, "r") as f:
+        out = {}
+        for name in dataset_names(f):
+            value = f[name][()]
+            data = value.tolist() if value.dtype.kind == "O" else value.tobytes()
+            out[name] = (f[name].dtype, value.shape, data)
+    return out
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "compressed"])
+def test_merge_streams_hits_like_a_single_run(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    # shards' hits are copied a small slice at a time into datasets of the final size
+    monkeypatch.setattr(merge, "COPY_BYTES", 4096)
+    job = load_job("wcsim_watchmal_digi", overrides=[f"watchmal.layout={layout}"])
+    single, split, virtual = tmp_path / "one.h5", tmp_path / "split.h5", tmp_path / "v.h5"
+    convert(job, [toy], single, step=50)
+    assert convert(job, [toy], split, step=50, task_events=70).tasks == 4  # 70+70+70+30
+    convert(job, [toy], virtual, step=50, task_events=70, virtual=True)
+    expected = _datasets(single)
+    for out in (split, virtual):
+        got = _datasets(out)
+        assert sorted(got) == sorted(expected)
+        for name, (dtype, shape, data) in expected.items():
+            assert got[name][:2] == (dtype, shape), f"{out.name}: {name}"
+            assert got[name][2] == data, f"{out.name}: {name} differs from a single run"
+    if layout == "contiguous":
+        for out in (split, virtual):
+            with h5py.File(out, "r") as f:
+                assert not f["hit_pmt"].is_virtual and f["hit_pmt"].chunks is None
+            for name in ["hit_pmt", "hit_time", "hit_charge"]:  # memory-mapped, event by event
+                got_hits, want = watchmal_hits(out, name), watchmal_hits(single, name)
+                assert all(np.array_equal(g, w) for g, w in zip(got_hits, want, strict=True))
+
+
+def test_merge_holds_a_slice_of_the_hits_not_all_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toy = write_dump(tmp_path / "toy.h5", 1000, seed=23)  # about 4 MB of hits
+    job = load_job("wcsim_watchmal_digi")
+    shards_of = tmp_path / "v.h5"
+    convert(job, [toy], shards_of, task_events=250, virtual=True)  # the shards stay
+    shards = sorted(parts_folder(shards_of).glob("task-*.h5"))
+    assert len(shards) == 4
+    monkeypatch.setattr(merge, "COPY_BYTES", 16384)
+    pipeline = WorkSpec.build(job, detx=None, step=100, command="test").pipeline()
+    out = tmp_path / "merged.h5"
+    tracemalloc.start()
+    try:
+        with HDF5Sink(out) as sink:
+            merger = merge.Merger(sink, pipeline, len(shards), virtual=False, root=tmp_path)
+            for index, shard in enumerate(shards):
+                merger.add(index, shard)
+            merger.finish()
+            sink.commit()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    with h5py.File(out, "r") as f:
+        hit_bytes = sum(f[name].nbytes for name in ["hit_pmt", "hit_time", "hit_charge"])
+        merged = f["hit_time"][:]
+    parts = []
+    for shard in shards:
+        with h5py.File(shard, "r") as f:
+            parts.append(f["hit_time"][:])
+    np.testing.assert_array_equal(merged, np.concatenate(parts))
+    assert hit_bytes > 2_000_000
+    # in memory, the merge held every hit (and more); streamed, a few slices and chunks
+    assert peak < hit_bytes / 4, f"the merge held {peak} bytes for {hit_bytes} bytes of hits"

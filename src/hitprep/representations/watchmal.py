@@ -10,6 +10,12 @@ dark noise). File attributes ``git-describe``, ``command`` and ``timestamp``
 come with hitprep's provenance. ``_watchmal/hit_count`` (the number of hits)
 is hitprep's own; WatChMaL ignores it.
 
+When a job runs as several tasks, the merge concatenates the hit arrays and
+``event_hits_index`` (shifted by the hits of earlier shards) straight from the
+shards into datasets of the final size, a bounded slice at a time
+(:meth:`WatchmalRepresentation.concatenated_summaries`): the merged hit arrays
+are contiguous too, and the merging process never holds them whole.
+
 Hits come from collection ``hits`` (the ``[wcsim_hits]`` stage); the truth
 from the ``[wcsim_truth]`` stage.
 
@@ -55,7 +61,7 @@ SCHEMA: dict[str, tuple[Any, Any]] = {
 _LAYOUTS = ("contiguous", "compressed")
 _STR = h5py.string_dtype()
 _BLOCK = 1 << 22  # hits copied per step from the spool into the output
-#: total hits of the output (a one-element summary: lets shards' start offsets be shifted)
+#: total hits of the output (a one-element summary, summed over shards)
 _HIT_COUNT = "_watchmal/hit_count"
 _TRUTH = ["label", "veto", "veto2", "fully_contained", "energy", "polar", "azimuth"]
 _TRUTH += [f"position_{c}" for c in "xyz"]
@@ -102,9 +108,9 @@ class WatchmalRepresentation(Representation):
 
     ``event_hits_index`` (and, in the contiguous layout, the hit arrays) are
     written when the job ends. When a job runs as several tasks whose shards
-    are merged, :meth:`combine_summary` shifts each shard's start offsets by the
-    hits of the shards before it (read from the small summary
-    ``_watchmal/hit_count``, which the merge folds first) and joins the hit arrays.
+    are merged, the merge concatenates them (:meth:`concatenated_summaries`:
+    each shard's start offsets shifted by the hits of the shards before it) and
+    :meth:`combine_summary` adds up the hit counts.
 
     Args:
         hits: ``"digi"`` (``hit_charge``) or ``"true"`` (``hit_parent``) hits, or
@@ -134,7 +140,6 @@ class WatchmalRepresentation(Representation):
         self._direct: dict[str, h5py.Dataset] = {}  # hit datasets sized by prepare()
         self._writer: RawWriter | None = None  # writes into them, when they allow it
         self._reserved = 0
-        self._hits_before: int | None = None  # while merging shards
 
     def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
         arrays = event_arrays(batch, ctx)
@@ -207,22 +212,21 @@ class WatchmalRepresentation(Representation):
                 ds[start : start + len(block)] = block
             spool.close()
 
+    def concatenated_summaries(self) -> dict[str, str | None]:
+        """``event_hits_index`` (offsets into ``hit_pmt``) and, contiguous, the hit arrays."""
+        if not self.hit_columns:
+            return {}
+        out: dict[str, str | None] = {"event_hits_index": "hit_pmt"}
+        if self.layout == "contiguous":
+            out.update(dict.fromkeys(self.hit_columns))
+        return out
+
     def combine_summary(
         self, name: str, total: npt.NDArray[Any], part: npt.NDArray[Any]
     ) -> npt.NDArray[Any]:
-        """Join shards: hit counts add up, start offsets shift, hit arrays concatenate."""
+        """Join shards: hit counts add up."""
         if name == _HIT_COUNT:
-            self._hits_before = int(total[0])
             return np.asarray(total + part, dtype=np.int64)
-        if name == "event_hits_index":
-            if self._hits_before is None:
-                msg = f"cannot merge {name}: the shard's {_HIT_COUNT} was not merged before it"
-                raise ValueError(msg)
-            shifted = np.concatenate([total, part + self._hits_before])
-            self._hits_before = None
-            return shifted
-        if name in self.hit_columns:
-            return np.concatenate([total, part])
         return super().combine_summary(name, total, part)
 
     def empty(self) -> dict[str, npt.NDArray[Any]]:

@@ -4,19 +4,32 @@ Rows (datasets a sink appends to) are concatenated; ``<name>_indices`` datasets
 with fields ``index`` and ``n_items`` are per-event offsets into ``<name>`` and
 are shifted by the rows of ``<name>`` in earlier shards. Summaries (fixed-shape
 datasets written by a representation's ``finish``) are folded shard by shard
-with that representation's ``combine_summary``. Dataset attributes come from the
-first shard that has the dataset. With ``virtual=True`` the rows stay in the
-shards and the output holds HDF5 virtual datasets over them (offset datasets and
-summaries are still written into the output).
+with that representation's ``combine_summary``, except the summaries that it
+names in ``concatenated_summaries`` (rows written whole, such as WatChMaL's
+contiguous hit arrays): those are created once in the output, contiguous, at
+their final length (the sum of the shards' lengths, read from their shapes),
+and each shard's values are copied into them in task order when the last shard
+is in (:meth:`Merger.finish`), shifted by the length of the dataset they index
+in earlier shards where the representation says so. Dataset attributes come
+from the first shard that has the dataset. With ``virtual=True`` the rows stay
+in the shards and the output holds HDF5 virtual datasets over them (offset
+datasets, summaries and concatenated summaries are still written into the
+output: a virtual dataset cannot be memory-mapped).
 
-Memory is bounded: rows are copied in slices of at most ``SLICE_BYTES``.
+Memory is bounded: rows are copied in slices of at most ``SLICE_BYTES``,
+concatenated summaries in slices of at most ``COPY_BYTES`` (read with
+``os.preadv`` and written with ``os.pwrite`` at the datasets' file offsets
+where their storage allows it, :mod:`hitprep.sources.h5raw`; one slice is read
+while the one before is written).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +40,16 @@ import numpy.typing as npt
 from hitprep.errors import RunnerError
 from hitprep.pipeline import Pipeline, Representation
 from hitprep.sinks.hdf5 import HDF5Sink, dataset_names
+from hitprep.sources.h5raw import RawWriter, create_allocated, unfiltered_reader
 
-__all__ = ["SLICE_BYTES", "Merger", "offset_base"]
+__all__ = ["COPY_BYTES", "SLICE_BYTES", "Merger", "offset_base"]
 
 #: largest slice of a dataset held in memory while merging
 SLICE_BYTES = 32 << 20
+#: largest slice of a concatenated summary read at once (two in memory at most)
+COPY_BYTES = 8 << 20
+
+Write = Callable[[int, npt.NDArray[Any]], None]
 
 
 def offset_base(name: str, dtype: np.dtype[Any], rows: set[str]) -> str | None:
@@ -63,6 +81,43 @@ class _Summary:
     owner: int | None
 
 
+@dataclass
+class _Concatenated:
+    """A summary concatenated across shards: where each shard's part lies, and its shift."""
+
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+    attrs: dict[str, Any]
+    base: str | None  # the dataset its values index, or None
+    parts: list[tuple[Path, int, int]] = field(default_factory=list)  # (shard, rows, shift)
+
+
+def _row_bytes(dtype: np.dtype[Any], shape: tuple[int, ...]) -> int:
+    """Bytes per row of a dataset (at least 1)."""
+    return max(dtype.itemsize * int(np.prod(shape, dtype=np.int64)), 1)
+
+
+def _read_h5py(source: h5py.Dataset, first: int, stop: int) -> npt.NDArray[Any]:
+    """Rows ``first:stop`` of ``source``, read by h5py."""
+    return np.asarray(source[first:stop])
+
+
+def _copy_rows(source: h5py.Dataset, write: Write, *, start: int, shift: int = 0) -> None:
+    """Copy every row of ``source`` through ``write(first_row, rows)``, rows ``start`` on.
+
+    At most ``COPY_BYTES`` are read at once (with ``os.preadv`` where the dataset's
+    storage allows it); each slice is shifted by ``shift`` (offsets) before it is written.
+    """
+    read = unfiltered_reader(source) or partial(_read_h5py, source)
+    n = int(source.shape[0])
+    step = max(1, COPY_BYTES // _row_bytes(source.dtype, source.shape[1:]))
+    for first in range(0, n, step):
+        rows = read(first, min(first + step, n))
+        if shift:
+            rows += shift
+        write(start + first, rows)
+
+
 class Merger:
     """Feeds finished shards into ``sink`` in task order.
 
@@ -89,6 +144,9 @@ class Merger:
         self._rows: dict[str, _Rows] = {}
         self._count: dict[str, int] = {}
         self._summaries: dict[str, _Summary] = {}
+        self._concatenated: dict[str, _Concatenated] = {}
+        # per representation: its concatenated summaries and the datasets they index
+        self._concatenates = [dict(r.concatenated_summaries()) for r in pipeline.representations]
 
     @property
     def complete(self) -> bool:
@@ -119,7 +177,17 @@ class Merger:
             for name in rows:
                 self._add_rows(f[name], name, path, set(rows), before)
             for name in dataset_names(f, extendable=False):
-                self._add_summary(f[name], name, owners.get(name))
+                owner = self._owner(owners.get(name))
+                concatenates = self._concatenates[owner] if owner is not None else {}
+                if name in concatenates:
+                    self._add_concatenated(f[name], name, path, concatenates[name], before)
+                else:
+                    self._add_summary(f[name], name, owner)
+
+    def _owner(self, owner: int | None) -> int | None:
+        """``owner`` if it is the position of one of the pipeline's representations."""
+        valid = owner is not None and 0 <= owner < len(self.pipeline.representations)
+        return owner if valid else None
 
     def _add_rows(
         self, ds: h5py.Dataset, name: str, path: Path, rows: set[str], before: dict[str, int]
@@ -147,13 +215,34 @@ class Merger:
                 meta.parts.append((str(path.resolve().relative_to(self.root)), n))
             return
         offset = before.get(meta.base, 0) if meta.base else 0
-        row_bytes = max(ds.dtype.itemsize * int(np.prod(meta.shape, dtype=np.int64)), 1)
-        step = max(1, SLICE_BYTES // row_bytes)
+        step = max(1, SLICE_BYTES // _row_bytes(ds.dtype, meta.shape))
         for first in range(0, n, step):
             part = ds[first : first + step]
             if offset:
                 part["index"] += offset
             self.sink.append({name: part})
+
+    def _add_concatenated(
+        self, ds: h5py.Dataset, name: str, path: Path, base: str | None, before: dict[str, int]
+    ) -> None:
+        """Note where a shard's part of a concatenated summary lies (copied by finish)."""
+        if ds.ndim == 0:
+            msg = f"{name} is a scalar: it cannot be concatenated"
+            raise ValueError(msg)
+        meta = self._concatenated.get(name)
+        if meta is None:
+            meta = _Concatenated(ds.dtype, ds.shape[1:], dict(ds.attrs), base)
+            self._concatenated[name] = meta
+        elif ds.dtype != meta.dtype or ds.shape[1:] != meta.shape:
+            msg = (
+                f"{name} has shape {ds.shape[1:]} and dtype {ds.dtype} per row, earlier shards"
+                f" {meta.shape} and {meta.dtype}"
+            )
+            raise ValueError(msg)
+        n = int(ds.shape[0])
+        shift = before.get(base, 0) if base else 0
+        meta.parts.append((path, n, shift))
+        self._count[name] = self._count.get(name, 0) + n
 
     def _add_summary(self, ds: h5py.Dataset, name: str, owner: int | None) -> None:
         value = np.asarray(ds[()])
@@ -162,11 +251,46 @@ class Merger:
             self._summaries[name] = _Summary(value, dict(ds.attrs), owner)
             return
         reps = self.pipeline.representations
-        rep = reps[owner] if owner is not None and owner < len(reps) else Representation()
+        rep = reps[owner] if owner is not None else Representation()
         seen.value = np.asarray(rep.combine_summary(name, seen.value, value))
 
+    def _write_concatenated(self, name: str, meta: _Concatenated) -> None:
+        """Create a concatenated summary at its final length and copy the shards' parts in."""
+        f = self.sink.file
+        if f is None:
+            msg = f"cannot write {name}: the output is closed"
+            raise RunnerError(msg)
+        ds = create_allocated(f, name, length=self._count[name], dtype=meta.dtype, row=meta.shape)
+        for key, value in meta.attrs.items():
+            ds.attrs[key] = value
+        writer = RawWriter.open({name: ds}, max_pending=1)  # None: write with h5py
+
+        def write(first: int, rows: npt.NDArray[Any]) -> None:
+            if writer is not None:
+                writer.write(name, first, rows)
+            else:
+                ds[first : first + len(rows)] = rows
+
+        first = 0
+        try:
+            for path, n, shift in meta.parts:
+                try:
+                    with h5py.File(path, "r") as shard:
+                        source = shard[name]
+                        if source.shape[0] != n:
+                            msg = f"{n} rows when it was added, {source.shape[0]} now"
+                            raise ValueError(msg)
+                        _copy_rows(source, write, start=first, shift=shift)
+                except (OSError, ValueError, KeyError) as err:
+                    msg = f"cannot merge shard {path}: {name}: {err}"
+                    raise RunnerError(msg) from err
+                first += n
+        finally:
+            if writer is not None:
+                writer.close()  # every value in the file before HDF5 goes on
+
     def finish(self) -> None:
-        """Write virtual datasets and the combined summaries."""
+        """Write virtual datasets, concatenated summaries and the combined summaries."""
         if not self.complete:
             msg = f"merge incomplete: {self._next} of {self.n_tasks} tasks seen"
             raise RunnerError(msg)
@@ -187,6 +311,8 @@ class Merger:
                 layout[first : first + n] = source
                 first += n
             self.sink.write_virtual(name, layout, attrs=meta.attrs)
+        for name, concatenated in self._concatenated.items():
+            self._write_concatenated(name, concatenated)
         for name, summary in self._summaries.items():
             self.sink.write(name, summary.value, attrs=summary.attrs)
         self.seconds += time.perf_counter() - started

@@ -129,12 +129,19 @@ def unfiltered_reader(ds: h5py.Dataset) -> Reader | None:
 
 
 def create_allocated(
-    group: h5py.Group, name: str, *, length: int, dtype: npt.DTypeLike
+    group: h5py.Group,
+    name: str,
+    *,
+    length: int,
+    dtype: npt.DTypeLike,
+    row: tuple[int, ...] = (),
 ) -> h5py.Dataset:
-    """A contiguous 1-d dataset whose storage is allocated now and never pre-filled."""
+    """A contiguous dataset of ``length`` rows of shape ``row`` (default: 1-d) whose storage
+    is allocated now and never pre-filled."""
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-    return group.create_dataset(name, shape=(length,), dtype=dtype, dcpl=dcpl, fill_time="never")
+    shape = (length, *row)
+    return group.create_dataset(name, shape=shape, dtype=dtype, dcpl=dcpl, fill_time="never")
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int, *, piece: int) -> None:
