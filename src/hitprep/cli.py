@@ -13,6 +13,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from hitprep.allocator import keep_freed_memory
 from hitprep.errors import HitprepError
 
 __all__ = ["main"]
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_freed_memory()  # this process is ours: reuse chunk arrays (hitprep.allocator)
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(words)

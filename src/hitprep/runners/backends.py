@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from hitprep.allocator import keep_freed_memory
 from hitprep.errors import ConfigError, RunnerError, SchedulerError
 from hitprep.runners.tasks import Report, TaskResult
 from hitprep.threads import set_threads, threads
@@ -179,6 +180,7 @@ _QUEUE: Any = None  # set in each worker process by _init_worker
 def _init_worker(queue: Any, threads: int) -> None:
     global _QUEUE
     _QUEUE = queue
+    keep_freed_memory()  # a worker process is ours too (hitprep.allocator)
     set_threads(threads)  # a share of the cores, not all of them, in every worker
 
 
