@@ -1,11 +1,13 @@
-"""The threads a process may keep busy: one budget, one pool, for inflating and compressing.
+"""The threads a process may keep busy: one budget, two pools, for inflating and compressing.
 
-Readers inflate compressed input chunks and the HDF5 sink compresses output chunks in a
-shared thread pool (zlib-ng and numpy release the GIL). The pool has :func:`threads`
-workers: ``HITPREP_THREADS`` or the CPU count, unless a runner that starts several worker
-processes on one machine gives each a share of the cores (:func:`set_threads`). With a
-share of one core, :func:`submit` and :func:`run_all` run the work in the calling thread:
-a pool thread would only add hand-offs and context switches on a core that is already busy.
+Readers inflate compressed input chunks (:func:`run_all`, waited for) and the HDF5 sink
+compresses output chunks (:func:`submit`, collected later) in two thread pools, so that
+inflating the next batch never queues behind a backlog of compression (zlib-ng, ISA-L and
+numpy release the GIL). Each pool has :func:`threads` workers: ``HITPREP_THREADS`` or the
+CPU count, unless a runner that starts several worker processes on one machine gives each a
+share of the cores (:func:`set_threads`). With a share of one core, :func:`submit` and
+:func:`run_all` run the work in the calling thread: a pool thread would only add hand-offs
+and context switches on a core that is already busy.
 """
 
 from __future__ import annotations
@@ -37,15 +39,20 @@ def threads() -> int:
     return _THREADS[0]
 
 
-@lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="hitprep")
+@lru_cache(maxsize=2)
+def _pool(kind: str) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=threads(), thread_name_prefix=f"hitprep-{kind}")
 
 
 def submit(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-    """``fn(*args, **kwargs)`` in the pool; done at once, in this thread, with one thread."""
+    """``fn(*args, **kwargs)`` in the background pool; done at once, in this thread, with one
+    thread.
+
+    For work whose result is wanted later (compressing output chunks): it runs in a pool
+    of its own, so that it never queues ahead of work someone waits for (:func:`run_all`).
+    """
     if threads() > 1:
-        return _pool().submit(fn, *args, **kwargs)
+        return _pool("background").submit(fn, *args, **kwargs)
     future: Future[T] = Future()
     try:
         future.set_result(fn(*args, **kwargs))
@@ -55,7 +62,11 @@ def submit(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
 
 
 def run_all(fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
-    """``[fn(item) for item in items]``, in the pool when there is more than one thread."""
+    """``[fn(item) for item in items]``, in the pool when there is more than one thread.
+
+    For work the caller waits for (inflating the chunks of the next batch): its pool is not
+    the one :func:`submit` queues background work in.
+    """
     if threads() > 1:
-        return list(_pool().map(fn, items))
+        return list(_pool("urgent").map(fn, items))
     return [fn(item) for item in items]
