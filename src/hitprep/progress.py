@@ -7,16 +7,18 @@ a noticeable share of a one-file conversion that takes half a second; without a 
 
 from __future__ import annotations
 
-from types import TracebackType
+from contextlib import nullcontext
 from typing import Any
 
 __all__ = ["ProgressBar", "progress_bar"]
 
 
-class ProgressBar:
+class ProgressBar(nullcontext["ProgressBar"]):
     """A bar that shows nothing: the part of tqdm's interface hitprep uses."""
 
-    total: int | float | None = None
+    def __init__(self, total: int | float | None = None) -> None:
+        super().__init__(self)
+        self.total = total
 
     def update(self, n: int | float = 1) -> None:
         """Count ``n`` more done (nothing to show)."""
@@ -27,17 +29,6 @@ class ProgressBar:
     def close(self) -> None:
         """Close (nothing open)."""
 
-    def __enter__(self) -> ProgressBar:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def progress_bar(
     *, total: int | float | None, enabled: bool, unit: str = "ev", desc: str | None = None
@@ -47,9 +38,7 @@ def progress_bar(
     Both are context managers with ``update``, ``refresh``, ``close`` and ``total``.
     """
     if not enabled:
-        silent = ProgressBar()
-        silent.total = total
-        return silent
+        return ProgressBar(total)
     from tqdm import tqdm
 
     return tqdm(total=total, unit=unit, desc=desc)

@@ -118,6 +118,18 @@ def _copy_rows(source: h5py.Dataset, write: Write, *, start: int, shift: int = 0
         write(start + first, rows)
 
 
+def _check_rows_match(
+    name: str, ds: h5py.Dataset, dtype: np.dtype[Any], shape: tuple[int, ...]
+) -> None:
+    """Raise ValueError when a shard's rows of ``name`` differ from earlier shards'."""
+    if ds.dtype != dtype or ds.shape[1:] != shape:
+        msg = (
+            f"{name} has shape {ds.shape[1:]} and dtype {ds.dtype} per row, earlier shards"
+            f" {shape} and {dtype}"
+        )
+        raise ValueError(msg)
+
+
 class Merger:
     """Feeds finished shards into ``sink`` in task order.
 
@@ -202,12 +214,8 @@ class Merger:
                 self.sink.create(
                     name, dtype=meta.dtype, shape=meta.shape, chunks=meta.chunks, attrs=meta.attrs
                 )
-        elif ds.dtype != meta.dtype or ds.shape[1:] != meta.shape:
-            msg = (
-                f"{name} has shape {ds.shape[1:]} and dtype {ds.dtype} per row, earlier shards"
-                f" {meta.shape} and {meta.dtype}"
-            )
-            raise ValueError(msg)
+        else:
+            _check_rows_match(name, ds, meta.dtype, meta.shape)
         n = int(ds.shape[0])
         self._count[name] = self._count.get(name, 0) + n
         if self.virtual and meta.base is None:
@@ -233,12 +241,8 @@ class Merger:
         if meta is None:
             meta = _Concatenated(ds.dtype, ds.shape[1:], dict(ds.attrs), base)
             self._concatenated[name] = meta
-        elif ds.dtype != meta.dtype or ds.shape[1:] != meta.shape:
-            msg = (
-                f"{name} has shape {ds.shape[1:]} and dtype {ds.dtype} per row, earlier shards"
-                f" {meta.shape} and {meta.dtype}"
-            )
-            raise ValueError(msg)
+        else:
+            _check_rows_match(name, ds, meta.dtype, meta.shape)
         n = int(ds.shape[0])
         shift = before.get(base, 0) if base else 0
         meta.parts.append((path, n, shift))

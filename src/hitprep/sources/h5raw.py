@@ -65,6 +65,19 @@ def _chunk_addresses(ds: h5py.Dataset, length: int) -> npt.NDArray[np.int64] | N
     return None if (addresses < 0).any() else addresses
 
 
+def _plain_numbers_in_plain_file(ds: h5py.Dataset) -> bool:
+    """Native numbers stored as they are in memory, in a file of HDF5's default driver
+    without a user block: its bytes can be read and written at their file offsets."""
+    f, dtype = ds.file, ds.dtype
+    return bool(
+        f.driver == "sec2"
+        and f.userblock_size == 0
+        and dtype.kind in "iufb"
+        and dtype.isnative
+        and ds.id.get_type().get_size() == dtype.itemsize
+    )
+
+
 def unfiltered_reader(ds: h5py.Dataset) -> Reader | None:
     """A function ``read(start, stop)`` returning ``ds[start:stop]``, or None (use h5py).
 
@@ -74,20 +87,15 @@ def unfiltered_reader(ds: h5py.Dataset) -> Reader | None:
     Returns:
         The reader, when the dataset's bytes can be read from the file as they are.
     """
-    f = ds.file
-    dtype = ds.dtype
     row = tuple(int(k) for k in ds.shape[1:])
     if (
         ds.ndim < 1
         or (ds.chunks is not None and tuple(ds.chunks[1:]) != row)
-        or f.mode != "r"
-        or f.driver != "sec2"
-        or f.userblock_size != 0
-        or dtype.kind not in "iufb"
-        or not dtype.isnative
-        or ds.id.get_type().get_size() != dtype.itemsize
+        or ds.file.mode != "r"
+        or not _plain_numbers_in_plain_file(ds)
     ):
         return None
+    f, dtype = ds.file, ds.dtype
     n = int(ds.shape[0])
     if ds.chunks is None:
         offset = ds.id.get_offset()
@@ -266,21 +274,12 @@ class RawWriter:
         if not datasets or len(files) != 1:
             return None
         for name, ds in datasets.items():
-            f, dtype = ds.file, ds.dtype
-            if (
-                ds.ndim != 1
-                or ds.chunks is not None
-                or f.driver != "sec2"
-                or f.userblock_size != 0
-                or dtype.kind not in "iufb"
-                or not dtype.isnative
-                or ds.id.get_type().get_size() != dtype.itemsize
-            ):
+            if ds.ndim != 1 or ds.chunks is not None or not _plain_numbers_in_plain_file(ds):
                 return None
             offset = ds.id.get_offset()
             if offset is None:
                 return None
-            offsets[name] = (int(offset), dtype.itemsize)
+            offsets[name] = (int(offset), ds.dtype.itemsize)
         f = next(iter(datasets.values())).file
         handle = f.id.get_vfd_handle()
         if not isinstance(handle, int):
