@@ -89,7 +89,8 @@ def unfiltered_reader(ds: h5py.Dataset) -> Reader | None:
     """
     row = tuple(int(k) for k in ds.shape[1:])
     if (
-        ds.ndim < 1
+        not hasattr(os, "preadv")  # (not on Windows)
+        or ds.ndim < 1
         or (ds.chunks is not None and tuple(ds.chunks[1:]) != row)
         or ds.file.mode != "r"
         or not _plain_numbers_in_plain_file(ds)
@@ -271,7 +272,7 @@ class RawWriter:
         """
         offsets: dict[str, tuple[int, int]] = {}
         files = {ds.file.id.id for ds in datasets.values()}
-        if not datasets or len(files) != 1:
+        if not datasets or len(files) != 1 or not hasattr(os, "pwrite"):  # (not on Windows)
             return None
         for name, ds in datasets.items():
             if ds.ndim != 1 or ds.chunks is not None or not _plain_numbers_in_plain_file(ds):
