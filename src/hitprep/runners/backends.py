@@ -20,10 +20,10 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from hitprep.allocator import keep_freed_memory
+from hitprep.closing import Closing
 from hitprep.errors import ConfigError, RunnerError, SchedulerError
 from hitprep.runners.tasks import Report, TaskResult
 from hitprep.threads import set_threads, threads
@@ -56,7 +56,7 @@ class Call:
         return self.fn(*self.args, report=report)
 
 
-class Backend(abc.ABC):
+class Backend(Closing, abc.ABC):
     """Runs calls and yields their results as they finish."""
 
     #: short description for the summary, e.g. ``processes x4``
@@ -70,19 +70,8 @@ class Backend(abc.ABC):
     def cancel(self) -> None:
         """Start no more calls; those already running finish and are still yielded."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release workers and connections."""
-
-    def __enter__(self) -> Backend:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class SerialBackend(Backend):

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from hitprep.closing import Closing
 from hitprep.errors import RunnerError
 from hitprep.runners.tasks import Task, TaskResult, checksum
 
@@ -34,7 +35,7 @@ def parts_folder(output: Path) -> Path:
     return output.with_name(f"{output.name}.parts")
 
 
-class PartsFolder:
+class PartsFolder(Closing):
     """The shards of one output and their manifest; a context manager holding the lock.
 
     Args:
@@ -193,9 +194,3 @@ class PartsFolder:
             shutil.rmtree(self.folder, ignore_errors=True)
         else:
             (self.folder / self.manifest).unlink(missing_ok=True)
-
-    def __enter__(self) -> PartsFolder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -6,18 +6,18 @@ import abc
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import ClassVar
 
 import awkward as ak
 
+from hitprep.closing import Closing
 from hitprep.errors import KeyInFileError
 from hitprep.threads import threads
 
 __all__ = ["Source", "check_range"]
 
 
-class Source(abc.ABC):
+class Source(Closing, abc.ABC):
     """Reads events of one file format as awkward batches.
 
     Every batch carries ``entry`` (int64, the event's position in the file)
@@ -92,19 +92,8 @@ class Source(abc.ABC):
             if f not in available:
                 raise KeyInFileError(f, file=self.path, available=available, what="field")
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release the file handle."""
-
-    def __enter__(self) -> Source:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {str(self.path)!r} events={self.num_events}>"

@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import h5py
 import numpy as np
 import numpy.typing as npt
 
+from hitprep.closing import Closing
 from hitprep.errors import FileFormatError
 from hitprep.events import offsets_from_counts
 from hitprep.sinks.hdf5 import HDF5Sink
@@ -103,7 +103,7 @@ class Block:
         return sum(int(a.nbytes) for a in self.arrays.values())
 
 
-class EventFile:
+class EventFile(Closing):
     """A hitprep output opened read-only, as events.
 
     Raises:
@@ -256,17 +256,6 @@ class EventFile:
 
     def close(self) -> None:
         self.file.close()
-
-    def __enter__(self) -> EventFile:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def spans(sizes: npt.ArrayLike, budget: int) -> list[tuple[int, int]]:
