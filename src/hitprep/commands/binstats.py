@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hitprep.commands import add_output_options
+
 __all__ = ["add_parser", "run"]
 
 
@@ -19,7 +21,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("files", nargs="+", metavar="OUTPUT.h5", help="hitprep image outputs")
     p.add_argument("--save-as", required=True, help="plot file (.pdf or .png)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing plot")
+    add_output_options(p, replaces="an existing plot", progress=False)
     p.set_defaults(run=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hitprep.commands import show_progress
+from hitprep.commands import add_output_options, show_progress
 
 __all__ = ["add_parser", "run"]
 
@@ -23,8 +23,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="hitprep HDF5 outputs")
     p.add_argument("-o", "--output", required=True, help="output HDF5 file")
     p.add_argument("--max-ram", default="1GB", help="memory per block of events (default 1GB)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_options(p)
     p.set_defaults(run=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hitprep.commands import show_progress
+from hitprep.commands import add_output_options, add_set_option, show_progress
 from hitprep.commands.scale_out import add_scale_out_options, print_failures, scale_out_options
 
 __all__ = ["add_parser", "run"]
@@ -21,14 +21,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files")
     p.add_argument("-o", "--output", required=True, help="output HDF5 file")
     p.add_argument("--detx", help="KM3NeT detector file (.detx) for calibration")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a job key, e.g. --set source.step=100 --set images.0.dtype=uint32",
-    )
+    add_set_option(p, example="source.step=100 --set images.0.dtype=uint32")
     p.add_argument(
         "--layout",
         choices=["hitprep", "orcasong"],
@@ -41,8 +34,7 @@ def add_parser(sub: Any) -> None:
         help="read inputs that need unpickling (DataTools .npz); unpickling runs code from the"
         " file, so only for files you trust",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_options(p)
     add_scale_out_options(
         p,
         "Several inputs run as tasks (one per input, or --task-events entries each) that"

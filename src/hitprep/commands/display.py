@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hitprep.commands import add_output_options
+
 __all__ = ["add_parser", "run"]
 
 
@@ -28,7 +30,7 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="read a DataTools .npz (unpickling runs code from the file)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing plot")
+    add_output_options(p, replaces="an existing plot", progress=False)
     p.set_defaults(run=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hitprep.commands import show_progress
+from hitprep.commands import add_output_options, show_progress
 
 __all__ = ["add_parser", "run"]
 
@@ -32,8 +32,7 @@ def add_parser(sub: Any) -> None:
         "--event-branch", default="eventNumber", help="event number branch (default: eventNumber)"
     )
     p.add_argument("--step", type=int, default=1000, help="events per chunk (bounds memory)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_options(p)
     p.set_defaults(run=run)
 
 

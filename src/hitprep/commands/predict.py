@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hitprep.commands import show_progress
+from hitprep.commands import add_inference_options, add_output_options, show_progress
 
 __all__ = ["add_parser", "run"]
 
@@ -23,11 +23,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("model", help="checkpoint (best.pt) or training run directory")
     p.add_argument("input", help="HDF5 file with the model's inputs")
     p.add_argument("-o", "--output", required=True, metavar="SCORES.h5", help="output file")
-    p.add_argument("--batch-size", type=int, default=256, metavar="N", help="events per batch")
-    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda:N")
-    p.add_argument("--num-workers", type=int, default=0, metavar="N", help="loader workers")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_inference_options(p)
+    add_output_options(p)
     p.set_defaults(run=run)
 
 

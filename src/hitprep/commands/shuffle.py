@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hitprep.commands import show_progress
+from hitprep.commands import add_output_options, show_progress
 
 __all__ = ["add_parser", "run"]
 
@@ -25,8 +25,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="permutation seed (default 0)")
     p.add_argument("--max-ram", default="2GB", help="memory budget, e.g. 2GB, 512MB (default 2GB)")
     p.add_argument("--tmpdir", help="folder for the scratch file (default: beside the output)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_options(p)
     p.set_defaults(run=run)
 
 

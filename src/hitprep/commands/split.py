@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hitprep.commands import add_output_options
+
 __all__ = ["add_parser", "run"]
 
 
@@ -37,7 +39,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--files", action="store_true", help="write the events, not index files")
     p.add_argument("-o", "--prefix", help="output prefix (default: the input without .h5)")
     p.add_argument("--max-ram", default="1GB", help="memory per block of events (--files)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_output_options(p, replaces="existing outputs", progress=False)
     p.set_defaults(run=run)
 
 

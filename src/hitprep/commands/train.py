@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from hitprep.commands import show_progress
+from hitprep.commands import add_set_option, show_progress
 
 __all__ = ["add_parser", "run"]
 
@@ -53,14 +53,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--patience", type=int, metavar="N", help="early-stopping patience (0: off)")
     p.add_argument("--device", metavar="DEV", help="auto (GPU when present), cpu, cuda, cuda:N")
     p.add_argument("--num-workers", type=int, metavar="N", help="DataLoader worker processes")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set any config key, e.g. --set data.extras=['mass'] --set split.seed=3",
-    )
+    add_set_option(p, example="data.extras=['mass'] --set split.seed=3", what="config")
     p.add_argument("-o", "--output", metavar="RUN_DIR", help="run directory (required to train)")
     p.add_argument(
         "--show-config",

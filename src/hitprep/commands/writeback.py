@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hitprep.commands import show_progress
+from hitprep.commands import add_output_options, add_set_option, show_progress
 from hitprep.commands.scale_out import (
     add_scale_out_options,
     positive_int,
@@ -51,16 +51,8 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--seed", type=int, help="noise seed (default: the job's)")
     p.add_argument("--step", type=positive_int, help="input events per chunk (bounds memory)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a job key, e.g. --set writeback.nonfinite=skip_event",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_set_option(p, example="writeback.nonfinite=skip_event")
+    add_output_options(p)
     add_scale_out_options(
         p,
         "Several inputs run as one task per input (in this process, local processes or on"
@@ -87,6 +79,14 @@ def run(args: argparse.Namespace) -> int:
     from hitprep.writeback import writeback
 
     job = load_job(args.job, overrides=args.overrides)
+    options = {
+        "upsample": args.upsample,
+        "order": args.order,
+        "seed": args.seed,
+        "step": args.step,
+        "overwrite": args.overwrite,
+        "progress": show_progress(args),
+    }
     if _scaled(args):
         from hitprep.runners.writeback import writeback_files
 
@@ -94,28 +94,13 @@ def run(args: argparse.Namespace) -> int:
             job,
             args.inputs,
             args.output,
-            upsample=args.upsample,
-            order=args.order,
-            seed=args.seed,
-            step=args.step,
-            overwrite=args.overwrite,
-            progress=show_progress(args),
             command=args.command_line,
+            **options,
             **scale_out_options(args),
         )
         print(many.line())
         print_failures("writeback", many.failure_lines())
         return 3 if many.failed else 0
-    summary = writeback(
-        job,
-        args.inputs[0],
-        args.output,
-        upsample=args.upsample,
-        order=args.order,
-        seed=args.seed,
-        step=args.step,
-        overwrite=args.overwrite,
-        progress=show_progress(args),
-    )
+    summary = writeback(job, args.inputs[0], args.output, **options)
     print(summary.line())
     return 0
