@@ -48,8 +48,8 @@ def collate(items: Batch | Sequence[Batch]) -> Batch:
     return out
 
 
-class EventShuffleSampler(Sampler[int]):
-    """A fresh permutation every epoch, seeded by ``seed + epoch`` (resumable)."""
+class _EpochSampler(Sampler[int]):
+    """``n`` events in an order drawn from ``seed + epoch`` (so a resumed run repeats it)."""
 
     def __init__(self, n: int, *, seed: int = 0) -> None:
         self.n, self.seed, self.epoch = n, seed, 0
@@ -60,12 +60,16 @@ class EventShuffleSampler(Sampler[int]):
     def __len__(self) -> int:
         return self.n
 
+
+class EventShuffleSampler(_EpochSampler):
+    """A fresh permutation every epoch, seeded by ``seed + epoch`` (resumable)."""
+
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng(self.seed + self.epoch)
         return iter(rng.permutation(self.n).tolist())
 
 
-class ChunkShuffleSampler(Sampler[int]):
+class ChunkShuffleSampler(_EpochSampler):
     """Shuffle blocks of ``block`` consecutive events, then events within pools of blocks.
 
     Each pool of ``pool`` blocks is permuted as a whole, so a batch mixes events
@@ -73,14 +77,8 @@ class ChunkShuffleSampler(Sampler[int]):
     """
 
     def __init__(self, n: int, *, block: int, pool: int = 16, seed: int = 0) -> None:
-        self.n, self.block, self.pool = n, max(1, block), max(1, pool)
-        self.seed, self.epoch = seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.n
+        super().__init__(n, seed=seed)
+        self.block, self.pool = max(1, block), max(1, pool)
 
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng(self.seed + self.epoch)
