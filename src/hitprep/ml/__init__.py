@@ -10,12 +10,16 @@ trained, judged model::
     predict(result.best, "images.h5", "scores.h5")       # scores aligned with event_info
 
 Names are imported on first use, so ``import hitprep.ml`` works without PyTorch
-(:mod:`hitprep.ml.errors` says what is missing).
+(:mod:`hitprep.ml.errors` says what is missing). ``hitprep.ml.train``, ``.evaluate`` and
+``.predict`` are the functions even after their modules are imported (``from
+hitprep.ml.train import TrainResult`` still reads the module).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -99,6 +103,23 @@ __all__ = [
     "save_checkpoint",
     "train",
 ]
+
+
+#: submodules whose name is also the name of the function they define
+_VERBS = frozenset({"train", "evaluate", "predict"})
+
+
+class _Package(types.ModuleType):
+    """``hitprep.ml``: when the import system binds a verb's submodule as an attribute (after
+    loading ``hitprep.ml.train``), bind the function of that name instead."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _VERBS and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
