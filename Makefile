@@ -3,18 +3,27 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= demo-output
+# pins for this machine and CI (the CPU torch wheel); users of `pip install hitprep` get none
+PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: demo test install install-test lint typecheck clean
+.PHONY: demo test install install-test install-docs docs lint typecheck clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
 install: $(PY)
-	$(PY) -m pip install -q -e '.[data,ml]'
+	$(PIP_INSTALL) -e '.[data,ml]'
 
 install-test: $(PY)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PIP_INSTALL) -e '.[test]'
+
+install-docs: $(PY)
+	$(PIP_INSTALL) -e '.[docs]'
+
+# the documentation site (strict: a broken link or a reference that moved fails the build)
+docs: install-docs
+	$(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 demo: install
 	$(PY) -m hitprep.demo $(DEMO_DIR)

@@ -212,7 +212,7 @@ def string_column(values: npt.NDArray[Any]) -> ak.contents.Content:
     Example:
         >>> ak.Array(string_column(np.array(["ab", "", "c"]))).tolist()
         ['ab', '', 'c']
-        >>> ak.Array(string_column(np.array([b"d\xc3\xa9", b""], dtype=object))).tolist()
+        >>> ak.Array(string_column(np.array(["dé".encode(), b""], dtype=object))).tolist()
         ['dé', '']
     """
     values = np.asarray(values)
