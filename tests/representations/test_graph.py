@@ -129,10 +129,11 @@ def test_truncation_to_2000_keeps_an_ordered_seeded_subset(
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
     convert(job, [km3net_h5], a, detx=km3net_detx)
     convert(job, [km3net_h5], b, detx=km3net_detx, step=37)  # other chunking, same draw
-    with h5py.File(a) as fa, h5py.File(b) as fb:
-        x, mask, n_hits = fa["x"][:], fa["x_mask"][:], fa["x_n_hits"][:]
+    with h5py.File(a) as fa, h5py.File(b) as fb:  # the preset's orcasong layout: is_valid
+        x, n_hits = fa["x"][:], fa["x_n_hits"][:]
         np.testing.assert_array_equal(fb["x"][:], x)
-        assert list(fa["x"].attrs["features"]) == FEATURES
+        assert [fa["x"].attrs[f"hit_info_{i}"] for i in range(10)] == [*FEATURES, "is_valid"]
+    x, mask = x[..., :9], x[..., 9] == 1.0
     lengths = np.array([len(r) for r in reference])
     assert (lengths > 2000).all()  # every event is truncated
     np.testing.assert_array_equal(n_hits, lengths)  # the count before truncation

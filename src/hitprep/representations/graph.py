@@ -170,10 +170,13 @@ class GraphRepresentation(Representation):
     - with edges: ``x_edges`` (total edges, 2) int32 local (source, target) and
       ``x_edges_indices``.
 
-    ``orcasong`` layout: as OrcaSong's ``FileGraph``: ``x`` (float32) with attributes
-    ``hit_info_<i>`` and ``indexed``; ``x_indices``; fixed length appends the ``is_valid``
-    column to ``x`` instead of a mask (and ``x_indices`` is (event, 1)). ``x_n_hits`` and
-    edges are written too (OrcaNet ignores them).
+    Both layouts give ``x`` OrcaSong's attributes ``hit_info_<i>`` (column names) and
+    ``indexed`` (jagged), so OrcaNet's generator reads jagged hitprep output unchanged.
+
+    ``orcasong`` layout: as OrcaSong's ``FileGraph``: ``x`` (float32); ``x_indices``;
+    fixed length appends the ``is_valid`` column to ``x`` instead of a mask (and
+    ``x_indices`` is (event, 1)). ``x_n_hits`` and edges are written too (OrcaNet ignores
+    them).
 
     Offsets run over the whole output: the representation keeps the running counts.
     """
@@ -236,12 +239,15 @@ class GraphRepresentation(Representation):
         spec, name = self.spec, self.spec.name
         description = {k: v for k, v in asdict(spec).items() if k != "edges"}
         x: dict[str, Any] = {"graph": json.dumps(description)}
-        if spec.layout == "orcasong":
-            columns = [*spec.features, *(["is_valid"] if spec.fixed_length else [])]
-            for i, column in enumerate(columns):
-                x[f"hit_info_{i}"] = column
-            x["indexed"] = np.bool_(not spec.fixed_length)
-        else:
+        # OrcaNet's generator and GraphEdgeConv read the columns from hit_info_<i> and take
+        # x_indices only when "indexed" is set: both layouts carry them (jagged hitprep
+        # output is OrcaSong's datasets, so OrcaNet reads it unchanged)
+        orca = spec.layout == "orcasong"
+        columns = [*spec.features, *(["is_valid"] if orca and spec.fixed_length else [])]
+        for i, column in enumerate(columns):
+            x[f"hit_info_{i}"] = column
+        x["indexed"] = np.bool_(not spec.fixed_length)
+        if not orca:
             x["features"] = list(spec.features)
             x["layout"] = "hitprep"
             x["fixed_length"] = spec.fixed_length
