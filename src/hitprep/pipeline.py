@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import importlib
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
@@ -28,6 +28,9 @@ import numpy.typing as npt
 from hitprep.config import Job
 from hitprep.errors import ConfigError, KeyInFileError
 from hitprep.events import counts
+from hitprep.layout import LAYOUT_ATTR, Entry, Layout
+from hitprep.layout import events as layout_events
+from hitprep.layout import summary as layout_summary
 from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.sources.base import Source
 
@@ -164,14 +167,11 @@ class Stage(Component):
 class Representation(Component):
     """Batch -> named arrays appended to the output; ``finish`` writes summaries.
 
-    A job may run as several tasks, each writing a shard with its own pipeline;
-    the runner then merges the shards (:mod:`hitprep.runners`). Rows (datasets made
-    by ``sink.append``) are concatenated in task order; a ``<name>_indices``
-    dataset with fields ``index`` and ``n_items`` is read as per-event offsets into
-    dataset ``<name>`` and shifted by the rows of ``<name>`` in earlier shards.
-    Summaries (datasets made by ``sink.write`` in ``finish``) are folded shard by
-    shard with :meth:`combine_summary`, except those that :meth:`concatenated_summaries`
-    names: rows written whole, which the merge streams into a dataset of the final size.
+    Every dataset a representation writes gets a declared role (:mod:`hitprep.layout`),
+    from :meth:`roles`: the tools and the merge of a sharded job read the declaration,
+    never how HDF5 stores a dataset. Datasets made by ``sink.append`` (from
+    ``__call__`` or :meth:`empty`) are *rows*; those created in :meth:`prepare` or
+    :meth:`finish` are *written whole*.
     """
 
     def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
@@ -179,8 +179,6 @@ class Representation(Component):
 
     def prepare(self, sink: HDF5Sink, item_count: Callable[[str], int | None]) -> None:
         """Before the first batch: e.g. create fixed-size datasets (default: nothing).
-
-        Datasets created here count as summaries, like those of :meth:`finish`.
 
         Args:
             sink: the output.
@@ -192,46 +190,22 @@ class Representation(Component):
     def finish(self, sink: HDF5Sink) -> None:
         """Write datasets that summarise the whole job (default: nothing)."""
 
-    def combine_summary(
-        self, name: str, total: npt.NDArray[Any], part: npt.NDArray[Any]
-    ) -> npt.NDArray[Any]:
-        """Combine summary dataset ``name`` of the shards merged so far with the next shard's.
+    def roles(self, rows: Sequence[str], whole: Sequence[str]) -> dict[str, Entry]:
+        """The declared role of each dataset this representation wrote.
 
         Args:
-            name: dataset path that :meth:`finish` wrote.
-            total: the combined value of the earlier shards.
-            part: the next shard's value.
+            rows: datasets it appended rows to.
+            whole: datasets it wrote whole (in :meth:`prepare` or :meth:`finish`).
 
         Returns:
-            The combined value. The default keeps ``total`` when both are equal (a
-            summary that comes from the job alone, such as bin edges) and raises
-            ``ValueError`` otherwise: a representation that accumulates summaries over
-            events (histograms, counts, sums) overrides this, e.g. ``return total + part``.
+            Dataset -> :class:`~hitprep.layout.Entry`. The default: rows are one row per
+            event, datasets written whole are summaries kept when identical. Override it
+            for jagged groups (:func:`~hitprep.layout.jagged`), summaries that add up
+            (``summary("sum")``) and side data.
         """
-        same = total.shape == part.shape and total.dtype == part.dtype
-        if same and np.array_equal(total, part, equal_nan=total.dtype.kind in "fc"):
-            return total
-        msg = (
-            f"summary {name!r} differs between shards and {type(self).__name__} does not say"
-            " how to combine it (override Representation.combine_summary)"
-        )
-        raise ValueError(msg)
-
-    def concatenated_summaries(self) -> Mapping[str, str | None]:
-        """Summaries that are rows written whole, to be concatenated when shards are merged.
-
-        E.g. contiguous arrays that :meth:`prepare` sizes so that readers can memory-map
-        them. The merge creates each such dataset once, contiguous and uncompressed, at its
-        final length (the sum of the shards' lengths), and copies the shards' values into it
-        in task order, a bounded slice at a time (also with ``--virtual``: they are not
-        made virtual); :meth:`combine_summary` never sees them. Default: none.
-
-        Returns:
-            Dataset path -> ``None``, or the dataset that its values index (per-event
-            offsets): each shard's values are then shifted by that dataset's length in the
-            shards before it (a row dataset or another concatenated summary).
-        """
-        return {}
+        out = dict.fromkeys(rows, layout_events())
+        out.update(dict.fromkeys(whole, layout_summary()))
+        return out
 
     def empty(self) -> dict[str, npt.NDArray[Any]]:
         """Zero-row arrays, so that an output without events still has its datasets."""
@@ -287,8 +261,10 @@ class Pipeline:
             msg = f"{job.origin or 'job'}: nothing to write; add one of: {sections}"
             raise ConfigError(msg)
         self.accounting = Accounting()
-        #: summary dataset -> position of the representation that wrote it (see finish)
+        #: dataset written whole -> position of the representation that wrote it (see finish)
         self.summaries: dict[str, int] = {}
+        #: per representation: the datasets it appended rows to
+        self.rows: list[set[str]] = [set() for _ in self.representations]
 
     @property
     def components(self) -> list[Component]:
@@ -332,8 +308,10 @@ class Pipeline:
         for stage in self.stages:
             batch = stage(batch, ctx)
         arrays: dict[str, npt.NDArray[Any]] = {}
-        for rep in self.representations:
-            arrays.update(rep(batch, ctx))
+        for rep, names in zip(self.representations, self.rows, strict=True):
+            made = rep(batch, ctx)
+            names.update(made)
+            arrays.update(made)
         arrays["event_info"] = event_info(batch, file_index=ctx.file_index)
         acc.events_written += len(batch)
         return arrays
@@ -350,6 +328,7 @@ class Pipeline:
         copied = copy.deepcopy(self, memo)
         copied.accounting = Accounting()
         copied.summaries = {}
+        copied.rows = [set() for _ in copied.representations]
         return copied
 
     def item_count(
@@ -386,18 +365,33 @@ class Pipeline:
             if name not in before:
                 self.summaries[name] = index
 
-    def finish(self, sink: HDF5Sink) -> None:
-        """Summaries of every representation; zero-row datasets when nothing was written.
+    def finish(self, sink: HDF5Sink, *, extra_rows: Sequence[str] = ()) -> None:
+        """Summaries of every representation; zero-row datasets when nothing was written;
+        the output's declared layout (:meth:`layout`), with ``extra_rows``: per-event
+        datasets the caller appended beside the pipeline's (e.g. ``mix``'s ``label``).
 
         Records in :attr:`summaries` which representation (its position) wrote each
-        summary dataset (here or in :meth:`prepare`), for merging shards.
+        dataset written whole (here or in :meth:`prepare`).
         """
         for i, rep in enumerate(self.representations):
             self._track(sink, i, partial(rep.finish, sink))
         if self.accounting.events_written == 0:
-            for rep in self.representations:
-                sink.append(rep.empty())
+            for rep, names in zip(self.representations, self.rows, strict=True):
+                made = rep.empty()
+                names.update(made)
+                sink.append(made)
             sink.append({"event_info": event_info(ak.Array([{"entry": 0}])[:0], file_index=0)})
+        layout = self.layout()
+        layout.entries.update(dict.fromkeys(extra_rows, layout_events()))
+        sink.set_attrs({LAYOUT_ATTR: layout.to_attr()})
+
+    def layout(self) -> Layout:
+        """What each dataset of the output is, as the representations declare it."""
+        entries: dict[str, Entry] = {"event_info": layout_events()}
+        for i, (rep, rows) in enumerate(zip(self.representations, self.rows, strict=True)):
+            whole = [name for name, owner in self.summaries.items() if owner == i]
+            entries.update(rep.roles(sorted(rows), whole))
+        return Layout(entries)
 
 
 _EVENT_INFO_DTYPE = np.dtype(

@@ -26,6 +26,7 @@ Two HDF5 layouts (``layout``) are written; see the README section "Graphs".
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ import numpy.typing as npt
 from hitprep.config import Job
 from hitprep.errors import ConfigError
 from hitprep.events import counts, event_index, flat_column, offsets_from_counts
+from hitprep.layout import Entry, jagged
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.representations.edges import compute_edges, scaled_points
 from hitprep.representations.graph_spec import GraphSpec, check_graph_section
@@ -221,6 +223,19 @@ class GraphRepresentation(Representation):
             self._edges += len(edges)
         self._events += n_events
         self._nodes += len(chunk.nodes)
+        return out
+
+    def roles(self, rows: Sequence[str], whole: Sequence[str]) -> dict[str, Entry]:
+        """Nodes (and edges) are jagged groups indexed by ``*_indices``; the rest per event.
+
+        Fixed length with the ``orcasong`` layout: ``x_indices`` indexes one padded row of
+        ``x`` per event, as OrcaSong writes it.
+        """
+        name = self.spec.name
+        out = super().roles(rows, whole)
+        for items in (name, f"{name}_edges"):
+            if f"{items}_indices" in rows:
+                out.update(jagged(f"{items}_indices", [items]))
         return out
 
     def empty(self) -> dict[str, npt.NDArray[Any]]:

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from hitprep.config import Job
 from hitprep.errors import CountOverflowError
 from hitprep.events import counts, event_index, flat_column
+from hitprep.layout import Entry, summary
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.representations.binning import bin_index, check_edges
 from hitprep.sinks.hdf5 import HDF5Sink
@@ -235,14 +236,11 @@ class ImageRepresentation(Representation):
             sink.write(f"{base}/bin_edges", edges)
             sink.write(f"{base}/cut_off", self.stats.cut_off[axis], attrs={"order": "below, above"})
 
-    def combine_summary(
-        self, name: str, total: npt.NDArray[Any], part: npt.NDArray[Any]
-    ) -> npt.NDArray[Any]:
-        """Shards' ``hist`` and ``cut_off`` add up; edges must agree."""
-        if name.endswith(("/hist", "/cut_off")) and total.shape == part.shape:
-            summed: npt.NDArray[Any] = total + part
-            return summed
-        return super().combine_summary(name, total, part)
+    def roles(self, rows: Sequence[str], whole: Sequence[str]) -> dict[str, Entry]:
+        """Bin statistics: ``hist`` and ``cut_off`` add up; edges must agree."""
+        out = super().roles(rows, whole)
+        out.update({n: summary("sum") for n in whole if n.endswith(("/hist", "/cut_off"))})
+        return out
 
 
 def build_representations(job: Job, options: BuildOptions) -> list[ImageRepresentation]:

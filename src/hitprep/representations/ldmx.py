@@ -44,6 +44,7 @@ Job section (one table per image)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -55,6 +56,7 @@ import numpy.typing as npt
 from hitprep.config import Job, check_keys
 from hitprep.errors import ConfigError, CountOverflowError
 from hitprep.events import counts, flat_column, offsets_from_counts
+from hitprep.layout import Entry, summary
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.representations.binning import Binner, check_edges
 from hitprep.sinks.hdf5 import HDF5Sink
@@ -412,14 +414,11 @@ class LdmxImageRepresentation(Representation):
             },
         )
 
-    def combine_summary(
-        self, name: str, total: npt.NDArray[Any], part: npt.NDArray[Any]
-    ) -> npt.NDArray[Any]:
-        """Shards' ``lattice`` counts and weights add up; edges must agree."""
-        if name.endswith("/lattice") and total.shape == part.shape:
-            summed: npt.NDArray[Any] = total + part
-            return summed
-        return super().combine_summary(name, total, part)
+    def roles(self, rows: Sequence[str], whole: Sequence[str]) -> dict[str, Entry]:
+        """The ``lattice`` counts and weights add up; edges must agree."""
+        out = super().roles(rows, whole)
+        out.update({n: summary("sum") for n in whole if n.endswith("/lattice")})
+        return out
 
 
 def build_representations(job: Job, options: BuildOptions) -> list[LdmxImageRepresentation]:

@@ -45,6 +45,7 @@ from hitprep.detectors.wcsim_geometry import (
 )
 from hitprep.errors import ConfigError
 from hitprep.events import counts, event_index, flat_column
+from hitprep.layout import Entry, side
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.sinks.hdf5 import HDF5Sink
 
@@ -280,6 +281,12 @@ class PmtGridRepresentation(Representation):
             sink.write("pmt_image_positions", rc)
         for key, value in self.geometry.to_arrays().items():
             sink.write(f"geometry/{key}", value)
+
+    def roles(self, rows: Sequence[str], whole: Sequence[str]) -> dict[str, Entry]:
+        """The pixel maps, ``pmt_image_positions`` and the geometry are side data."""
+        out = super().roles(rows, whole)
+        out.update(dict.fromkeys(whole, side()))
+        return out
 
     def empty(self) -> dict[str, npt.NDArray[Any]]:
         shapes = {r: m.shape for r, m in self.maps.items()}

@@ -10,11 +10,10 @@ dark noise). File attributes ``git-describe``, ``command`` and ``timestamp``
 come with hitprep's provenance. ``_watchmal/hit_count`` (the number of hits)
 is hitprep's own; WatChMaL ignores it.
 
-When a job runs as several tasks, the merge concatenates the hit arrays and
-``event_hits_index`` (shifted by the hits of earlier shards) straight from the
-shards into datasets of the final size, a bounded slice at a time
-(:meth:`WatchmalRepresentation.concatenated_summaries`): the merged hit arrays
-are contiguous too, and the merging process never holds them whole.
+The hits are declared a jagged group (:meth:`WatchmalRepresentation.roles`): every tool
+(concat, shuffle, split, the shard merge) moves each event's hits with it, keeps the hit
+arrays contiguous and uncompressed in the contiguous layout, and rebuilds
+``event_hits_index`` as int64 start offsets.
 
 Hits come from collection ``hits`` (the ``[wcsim_hits]`` stage); the truth
 from the ``[wcsim_truth]`` stage.
@@ -48,6 +47,7 @@ import numpy.typing as npt
 from hitprep.config import Job, check_keys
 from hitprep.errors import ConfigError
 from hitprep.events import counts, event_column, flat_column, offsets_from_counts
+from hitprep.layout import Entry, jagged, summary
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.sources.h5raw import RawWriter, create_allocated
@@ -63,6 +63,7 @@ _STR = h5py.string_dtype()
 _BLOCK = 1 << 22  # hits copied per step from the spool into the output
 #: total hits of the output (a one-element summary, summed over shards)
 _HIT_COUNT = "_watchmal/hit_count"
+_STARTS = "event_hits_index"
 _TRUTH = ["label", "veto", "veto2", "fully_contained", "energy", "polar", "azimuth"]
 _TRUTH += [f"position_{c}" for c in "xyz"]
 
@@ -108,9 +109,8 @@ class WatchmalRepresentation(Representation):
 
     ``event_hits_index`` (and, in the contiguous layout, the hit arrays) are
     written when the job ends. When a job runs as several tasks whose shards
-    are merged, the merge concatenates them (:meth:`concatenated_summaries`:
-    each shard's start offsets shifted by the hits of the shards before it) and
-    :meth:`combine_summary` adds up the hit counts.
+    are merged, the merge concatenates them (each shard's start offsets shifted by the
+    hits of the shards before it) and adds up the hit counts, as :meth:`roles` declares.
 
     Args:
         hits: ``"digi"`` (``hit_charge``) or ``"true"`` (``hit_parent``) hits, or
@@ -191,7 +191,7 @@ class WatchmalRepresentation(Representation):
             self._writer.close()  # every hit in the file before anything else happens
             self._writer = None
         starts = np.concatenate(self._starts) if self._starts else np.zeros(0, np.int64)
-        sink.write("event_hits_index", starts)
+        sink.write(_STARTS, starts)
         sink.write(_HIT_COUNT, np.array([self.hits_written], dtype=np.int64))
         if self._direct:
             self._direct = {}
@@ -212,22 +212,15 @@ class WatchmalRepresentation(Representation):
                 ds[start : start + len(block)] = block
             spool.close()
 
-    def concatenated_summaries(self) -> dict[str, str | None]:
-        """``event_hits_index`` (offsets into ``hit_pmt``) and, contiguous, the hit arrays."""
-        if not self.hit_columns:
-            return {}
-        out: dict[str, str | None] = {"event_hits_index": "hit_pmt"}
-        if self.layout == "contiguous":
-            out.update(dict.fromkeys(self.hit_columns))
+    def roles(self, rows: Sequence[str], whole: Sequence[str]) -> dict[str, Entry]:
+        """The hits are a jagged group indexed by ``event_hits_index`` (start offsets),
+        contiguous or compressed as ``layout`` says; the hit count adds up."""
+        out = super().roles(rows, whole)
+        if self.hit_columns:
+            storage = "contiguous" if self.layout == "contiguous" else "chunked"
+            out.update(jagged(_STARTS, self.hit_columns, form="starts", storage=storage))
+            out[_HIT_COUNT] = summary("sum")
         return out
-
-    def combine_summary(
-        self, name: str, total: npt.NDArray[Any], part: npt.NDArray[Any]
-    ) -> npt.NDArray[Any]:
-        """Join shards: hit counts add up."""
-        if name == _HIT_COUNT:
-            return np.asarray(total + part, dtype=np.int64)
-        return super().combine_summary(name, total, part)
 
     def empty(self) -> dict[str, npt.NDArray[Any]]:
         out: dict[str, npt.NDArray[Any]] = {

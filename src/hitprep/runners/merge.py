@@ -1,23 +1,21 @@
 """Merge shards into one output, in task order, while later tasks still run.
 
-Rows (datasets a sink appends to) are concatenated; ``<name>_indices`` datasets
-with fields ``index`` and ``n_items`` are per-event offsets into ``<name>`` and
-are shifted by the rows of ``<name>`` in earlier shards. Summaries (fixed-shape
-datasets written by a representation's ``finish``) are folded shard by shard
-with that representation's ``combine_summary``, except the summaries that it
-names in ``concatenated_summaries`` (rows written whole, such as WatChMaL's
-contiguous hit arrays): those are created once in the output, contiguous, at
-their final length (the sum of the shards' lengths, read from their shapes),
-and each shard's values are copied into them in task order when the last shard
-is in (:meth:`Merger.finish`), shifted by the length of the dataset they index
-in earlier shards where the representation says so. Dataset attributes come
-from the first shard that has the dataset. With ``virtual=True`` the rows stay
-in the shards and the output holds HDF5 virtual datasets over them (offset
-datasets, summaries and concatenated summaries are still written into the
-output: a virtual dataset cannot be memory-mapped).
+Every shard declares its layout (:mod:`hitprep.layout`); the merge reads it and nothing
+else. Rows of events and chunked item datasets are concatenated; an ``indices`` index
+(records ``index``, ``n_items``) is shifted by the items of its group in earlier shards.
+Contiguous item datasets and ``starts`` indices (WatChMaL's hits and
+``event_hits_index``) are created once in the output, contiguous, at their final length
+(the sum of the shards' lengths), and each shard's values are copied into them in task
+order when the last shard is in (:meth:`Merger.finish`), starts shifted by the items of
+earlier shards. Summaries join by their declared rule (:func:`hitprep.layout.combine`):
+``sum`` adds up, ``identical`` and side data must agree. Dataset attributes come from the
+first shard that has the dataset; the output declares the first shard's layout. With
+``virtual=True`` the rows that need no shift stay in the shards and the output holds HDF5
+virtual datasets over them (indices, summaries and contiguous items are still written into
+the output: a virtual dataset cannot be memory-mapped).
 
 Memory is bounded: rows are copied in slices of at most ``SLICE_BYTES``,
-concatenated summaries in slices of at most ``COPY_BYTES`` (read with
+contiguous datasets in slices of at most ``COPY_BYTES`` (read with
 ``os.preadv`` and written with ``os.pwrite`` at the datasets' file offsets
 where their storage allows it, :mod:`hitprep.sources.h5raw`; one slice is read
 while the one before is written).
@@ -25,7 +23,6 @@ while the one before is written).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,11 +35,12 @@ import numpy as np
 import numpy.typing as npt
 
 from hitprep.errors import RunnerError
-from hitprep.pipeline import Pipeline, Representation
-from hitprep.sinks.hdf5 import HDF5Sink, dataset_names
+from hitprep.layout import LAYOUT_ATTR, Entry, Layout, combine, read_layout
+from hitprep.pipeline import Pipeline
+from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.sources.h5raw import RawWriter, create_allocated, unfiltered_reader
 
-__all__ = ["COPY_BYTES", "SLICE_BYTES", "Merger", "offset_base"]
+__all__ = ["COPY_BYTES", "SLICE_BYTES", "Merger"]
 
 #: largest slice of a dataset held in memory while merging
 SLICE_BYTES = 32 << 20
@@ -50,18 +48,6 @@ SLICE_BYTES = 32 << 20
 COPY_BYTES = 8 << 20
 
 Write = Callable[[int, npt.NDArray[Any]], None]
-
-
-def offset_base(name: str, dtype: np.dtype[Any], rows: set[str]) -> str | None:
-    """The dataset that ``name`` holds per-event offsets into, or None.
-
-    ``x_indices`` with fields ``index`` and ``n_items`` indexes dataset ``x``.
-    """
-    base = name.removesuffix("_indices")
-    fields = set(dtype.names or ())
-    if base != name and {"index", "n_items"} <= fields and base in rows:
-        return base
-    return None
 
 
 @dataclass
@@ -78,7 +64,7 @@ class _Rows:
 class _Summary:
     value: npt.NDArray[Any]
     attrs: dict[str, Any]
-    owner: int | None
+    entry: Entry
 
 
 @dataclass
@@ -90,6 +76,21 @@ class _Concatenated:
     attrs: dict[str, Any]
     base: str | None  # the dataset its values index, or None
     parts: list[tuple[Path, int, int]] = field(default_factory=list)  # (shard, rows, shift)
+
+
+def _concatenated(layout: Layout, name: str) -> bool:
+    """Written whole at its final length: a ``starts`` index, or contiguous items."""
+    entry = layout.entries[name]
+    owner = layout.entries[entry.index] if entry.role == "items" and entry.index else entry
+    if entry.role == "index" and entry.form == "starts":
+        return True
+    return entry.role == "items" and owner.storage == "contiguous"
+
+
+def _shift_by(layout: Layout, name: str) -> str | None:
+    """The item dataset whose rows in earlier shards shift index ``name`` (None: no shift)."""
+    entry = layout.entries[name]
+    return entry.items[0] if entry.role == "index" else None
 
 
 def _row_bytes(dtype: np.dtype[Any], shape: tuple[int, ...]) -> int:
@@ -157,8 +158,7 @@ class Merger:
         self._count: dict[str, int] = {}
         self._summaries: dict[str, _Summary] = {}
         self._concatenated: dict[str, _Concatenated] = {}
-        # per representation: its concatenated summaries and the datasets they index
-        self._concatenates = [dict(r.concatenated_summaries()) for r in pipeline.representations]
+        self.layout: Layout | None = None  # the first shard's
 
     @property
     def complete(self) -> bool:
@@ -183,32 +183,34 @@ class Merger:
 
     def _merge(self, path: Path) -> None:
         with h5py.File(path, "r") as f:
-            owners: dict[str, int] = json.loads(f.attrs.get("summaries", "{}"))
-            rows = dataset_names(f, extendable=True)
+            layout, datasets = read_layout(f, path)
+            if not layout.declared:
+                msg = f"shard {path} declares no layout (written by an older hitprep?)"
+                raise ValueError(msg)
+            if self.layout is None:
+                self.layout = layout
+            elif layout.entries != self.layout.entries:
+                msg = "its layout differs from the first shard's"
+                raise ValueError(msg)
             before = dict(self._count)
-            for name in rows:
-                self._add_rows(f[name], name, path, set(rows), before)
-            for name in dataset_names(f, extendable=False):
-                owner = self._owner(owners.get(name))
-                concatenates = self._concatenates[owner] if owner is not None else {}
-                if name in concatenates:
-                    self._add_concatenated(f[name], name, path, concatenates[name], before)
+            for name, entry in layout.entries.items():
+                ds = datasets[name]
+                if entry.role in ("summary", "side"):
+                    self._add_summary(ds, name, entry)
+                elif _concatenated(layout, name):
+                    self._add_concatenated(ds, name, path, _shift_by(layout, name), before)
                 else:
-                    self._add_summary(f[name], name, owner)
-
-    def _owner(self, owner: int | None) -> int | None:
-        """``owner`` if it is the position of one of the pipeline's representations."""
-        valid = owner is not None and 0 <= owner < len(self.pipeline.representations)
-        return owner if valid else None
+                    self._add_rows(ds, name, path, _shift_by(layout, name), before)
 
     def _add_rows(
-        self, ds: h5py.Dataset, name: str, path: Path, rows: set[str], before: dict[str, int]
+        self, ds: h5py.Dataset, name: str, path: Path, base: str | None, before: dict[str, int]
     ) -> None:
+        if ds.ndim == 0 or ds.chunks is None:
+            msg = f"{name} is declared as rows but is not an extendable dataset"
+            raise ValueError(msg)
         meta = self._rows.get(name)
         if meta is None:
-            meta = _Rows(
-                ds.dtype, ds.shape[1:], ds.chunks, dict(ds.attrs), offset_base(name, ds.dtype, rows)
-            )
+            meta = _Rows(ds.dtype, ds.shape[1:], ds.chunks, dict(ds.attrs), base)
             self._rows[name] = meta
             if not self.virtual or meta.base is not None:
                 self.sink.create(
@@ -248,15 +250,17 @@ class Merger:
         meta.parts.append((path, n, shift))
         self._count[name] = self._count.get(name, 0) + n
 
-    def _add_summary(self, ds: h5py.Dataset, name: str, owner: int | None) -> None:
+    def _add_summary(self, ds: h5py.Dataset, name: str, entry: Entry) -> None:
         value = np.asarray(ds[()])
         seen = self._summaries.get(name)
         if seen is None:
-            self._summaries[name] = _Summary(value, dict(ds.attrs), owner)
+            self._summaries[name] = _Summary(value, dict(ds.attrs), entry)
             return
-        reps = self.pipeline.representations
-        rep = reps[owner] if owner is not None else Representation()
-        seen.value = np.asarray(rep.combine_summary(name, seen.value, value))
+        joined = combine(name, entry, seen.value, value)
+        if joined is None:
+            msg = f"summary {name!r} differs between shards (declared {entry.combine!r})"
+            raise ValueError(msg)
+        seen.value = np.asarray(joined)
 
     def _write_concatenated(self, name: str, meta: _Concatenated) -> None:
         """Create a concatenated summary at its final length and copy the shards' parts in."""
@@ -319,4 +323,6 @@ class Merger:
             self._write_concatenated(name, concatenated)
         for name, summary in self._summaries.items():
             self.sink.write(name, summary.value, attrs=summary.attrs)
+        if self.layout is not None:
+            self.sink.set_attrs({LAYOUT_ATTR: self.layout.to_attr()})
         self.seconds += time.perf_counter() - started

@@ -291,7 +291,6 @@ def execute(spec: WorkSpec, task: Task, shard: Path, *, report: Report = _no_rep
                     "stop": task.stop,
                 }
             )
-            attrs["summaries"] = json.dumps(pipeline.summaries)
             sink.set_attrs(attrs)
             sink.commit()
         return TaskResult(

@@ -1,11 +1,13 @@
 """Concatenate hitprep outputs: events of every input, one after another, in one file.
 
-Per-event and jagged datasets are appended block by block (memory bounded by
-``max_ram``) with the first input's chunking, compression and attributes; jagged
-indices are recomputed; ``event_info.file_index`` is shifted so that it points into the
-merged ``inputs`` attribute. Summaries: bin statistics (``hist``, ``cut_off``) are
-summed when their bin edges agree, other summaries are kept when identical in every
-input and dropped (and listed) otherwise. Provenance: merged ``inputs`` and summed
+Every input's declared layout (:mod:`hitprep.layout`) must agree. Per-event and jagged
+datasets are appended block by block (memory bounded by ``max_ram``) with the first
+input's chunking, compression, storage and attributes; jagged indices are recomputed
+(contiguous WatChMaL hits stay contiguous); ``event_info.file_index`` is shifted so that
+it points into the merged ``inputs`` attribute. Summaries join by their declared rule:
+``sum`` (bin statistics, LDMX lattice, hit counts) adds up, ``identical`` ones are kept
+when identical in every input and dropped (and listed) otherwise; side data (geometry,
+PMT maps) must be identical. Provenance: merged ``inputs`` and summed
 ``accounting``; each input's own attributes are kept in the ``concat`` attribute.
 """
 
@@ -23,15 +25,13 @@ import numpy.typing as npt
 
 from hitprep.atomic import check_output
 from hitprep.errors import ConfigError, FileFormatError
+from hitprep.layout import combine
 from hitprep.progress import progress_bar
 from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.tools.eventfile import EventFile, EventWriter
 from hitprep.tools.records import ToolSummary, json_attr, parse_size, tool_record
 
 __all__ = ["check_compatible", "concat", "merge_accounting"]
-
-#: summaries that are counts, summed across inputs, and the sibling edges that must agree
-_SUMMED = {"hist": "hist_bin_edges", "cut_off": "bin_edges"}
 
 
 def check_compatible(first: EventFile, other: EventFile) -> None:
@@ -43,9 +43,14 @@ def check_compatible(first: EventFile, other: EventFile) -> None:
         extra = sorted(names_b - names_a)
         detail = f"cannot join with {first.path}: datasets missing {missing}, extra {extra}"
         raise FileFormatError(other.path, detail)
-    if {g.index: g.items for g in first.groups} != {g.index: g.items for g in other.groups}:
-        detail = f"cannot join with {first.path}: jagged datasets are indexed differently"
-        raise FileFormatError(other.path, detail)
+    for name in sorted(set(first.layout.entries) & set(other.layout.entries)):
+        if first.layout.entries[name] != other.layout.entries[name]:
+            detail = (
+                f"cannot join with {first.path}: dataset {name!r} is declared"
+                f" {other.layout.entries[name].as_json()} here,"
+                f" {first.layout.entries[name].as_json()} there"
+            )
+            raise FileFormatError(other.path, detail)
     for name in sorted(names_a):
         a, b = first.datasets[name], other.datasets[name]
         if a.dtype != b.dtype or a.shape[1:] != b.shape[1:]:
@@ -88,29 +93,38 @@ def _json(attrs: dict[str, Any], key: str, default: Any) -> Any:
 
 
 def _summaries(files: Sequence[EventFile]) -> tuple[dict[str, npt.NDArray[Any]], list[str]]:
-    """Merged summary arrays by name, and the names dropped."""
-    names = list(dict.fromkeys(n for f in files for n in f.summaries))
+    """Summaries joined by their declared rule (:func:`hitprep.layout.combine`), by name,
+    and the names dropped (missing in an input, or ``identical`` ones that differ).
+
+    Raises:
+        FileFormatError: side data differ, or ``sum`` summaries of different shapes.
+    """
+    first = files[0]
     merged: dict[str, npt.NDArray[Any]] = {}
     dropped = []
-    for name in names:
+    for name in first.summaries:
+        entry = first.layout.entries[name]
         if not all(name in f.summaries for f in files):
             dropped.append(name)
             continue
-        values = [f.datasets[name][()] for f in files]
-        if all(_same(values[0], v) for v in values[1:]):
-            merged[name] = np.asarray(values[0])
-            continue
-        parent, _, leaf = name.rpartition("/")
-        edges = f"{parent}/{_SUMMED.get(leaf, '')}"
-        if (
-            name.startswith("bin_stats/")
-            and leaf in _SUMMED
-            and all(edges in f.summaries for f in files)
-            and all(_same(files[0].datasets[edges][()], f.datasets[edges][()]) for f in files)
-        ):
-            merged[name] = np.sum(values, axis=0)
-        else:
+        value: npt.NDArray[Any] | None = np.asarray(first.datasets[name][()])
+        for f in files[1:]:
+            if value is None:
+                break
+            try:
+                value = combine(name, entry, value, np.asarray(f.datasets[name][()]))
+            except ValueError as err:
+                raise FileFormatError(f.path, f"cannot join with {first.path}: {err}") from err
+        if value is None:
             dropped.append(name)
+        else:
+            merged[name] = value
+    # sums over bins whose edges (siblings kept only when identical) were dropped mean nothing
+    parents = {name.rpartition("/")[0] for name in dropped}
+    for name in list(merged):
+        if first.layout.entries[name].combine == "sum" and name.rpartition("/")[0] in parents:
+            dropped.append(name)
+            del merged[name]
     return merged, dropped
 
 
@@ -153,7 +167,8 @@ def concat(
         summaries, dropped = _summaries(files)
         total = sum(f.n_events for f in files)
         sink = stack.enter_context(HDF5Sink(out, overwrite=overwrite, compression=None))
-        writer = EventWriter(sink, files[0])
+        items = {g.index: sum(f.items()[g.index] for f in files) for g in files[0].groups}
+        writer = EventWriter(sink, files[0], items=items)
         records: list[dict[str, Any]] = []
         bar = stack.enter_context(progress_bar(total=total, enabled=progress))
         for f in files:
@@ -174,6 +189,7 @@ def concat(
             source = files[0].datasets[name]
             sink.write(name, value, attrs=dict(source.attrs))
         sink.set_attrs(_attrs(files, records, dropped, command))
+        writer.finish(dropped=dropped)
         sink.commit()
     detail = f"{len(files)} inputs"
     if dropped:

@@ -1,18 +1,21 @@
-"""hitprep outputs as events: the file model behind ``concat``, ``shuffle`` and ``split``.
+"""hitprep outputs as events: the file model behind ``concat``, ``shuffle``, ``split``, ``mix``.
 
-A hitprep output (file attribute ``hitprep_version``) holds three kinds of datasets:
+A hitprep output (file attribute ``hitprep_version``) declares its layout
+(:mod:`hitprep.layout`); older outputs get the layout's named inference rules. From it:
 
-- **per event**: extendable datasets with one row per event (``event_info``, ``y``,
-  images, ``x_n_hits``, fixed-length graphs, ``x_mask``, and the index datasets below);
-- **jagged items**: extendable datasets with one row per item, indexed by a per-event
+- **per event**: datasets with one row per event (``event_info``, ``y``, images,
+  ``x_n_hits``, fixed-length graphs, ``x_mask``) and the index datasets of the groups;
+- **jagged groups**: item datasets with one row per item, indexed by a per-event
   dataset: ``D`` by ``D_indices`` (fields ``index``, ``n_items``: km3pipe, OrcaSong and
   hitprep graphs), or the ``hit_*`` datasets by ``event_hits_index`` (start offsets,
   WatChMaL). Items must be stored in event order, without gaps;
-- **summaries**: fixed-size datasets (bin statistics, geometry) not tied to events.
+- **summaries** and side data, not tied to events (bin statistics, geometry).
 
 Events are read in :class:`Block` s (contiguous or reordered); an :class:`EventWriter`
 appends blocks to an :class:`~hitprep.sinks.hdf5.HDF5Sink`, recomputing every index
-from the running item counts, with the input's chunking, compression and attributes.
+from the running item counts, with the input's chunking, compression, attributes and
+storage: a contiguous group (WatChMaL's memory-mapped hits) stays contiguous and
+uncompressed, a ``starts`` index stays int64 start offsets.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ import numpy.typing as npt
 from hitprep.closing import Closing
 from hitprep.errors import FileFormatError
 from hitprep.events import offsets_from_counts
+from hitprep.layout import LAYOUT_ATTR, JaggedGroup, Layout, read_layout
 from hitprep.sinks.hdf5 import HDF5Sink
+from hitprep.sources.h5raw import create_allocated
 
 __all__ = [
     "Block",
@@ -43,7 +48,6 @@ __all__ = [
 
 IntArray = npt.NDArray[np.int64]
 INDICES_DTYPE = np.dtype([("index", "<i8"), ("n_items", "<i8")])
-_STARTS = "event_hits_index"
 
 
 def gather_ranges(starts: npt.ArrayLike, lengths: npt.ArrayLike) -> IntArray:
@@ -57,15 +61,6 @@ def gather_ranges(starts: npt.ArrayLike, lengths: npt.ArrayLike) -> IntArray:
     n = np.asarray(lengths, dtype=np.int64)
     out_start = offsets_from_counts(n)
     return np.arange(int(out_start[-1]), dtype=np.int64) + np.repeat(s - out_start[:-1], n)
-
-
-@dataclass(frozen=True)
-class JaggedGroup:
-    """Item datasets indexed by one per-event dataset."""
-
-    index: str
-    items: tuple[str, ...]
-    starts_only: bool = False  # WatChMaL's event_hits_index (start offsets only)
 
 
 @dataclass
@@ -137,47 +132,32 @@ class EventFile(Closing):
                 f" files written by hitprep (convert, concat, shuffle, split); top level: {found}"
             )
             raise FileFormatError(self.path, detail)
-        datasets: dict[str, h5py.Dataset] = {}
-
-        def visit(name: str, obj: object) -> None:
-            if isinstance(obj, h5py.Dataset):
-                datasets[name] = obj
-
-        f.visititems(visit)
-        self.datasets = datasets
-        groups: list[JaggedGroup] = []
-        for name, ds in datasets.items():
-            base = name[: -len("_indices")]
-            if name.endswith("_indices") and base in datasets and _is_indices(ds):
-                groups.append(JaggedGroup(name, (base,)))
-        if _STARTS in datasets:
-            hits = tuple(n for n in datasets if n.startswith("hit_") and _extendable(datasets[n]))
-            if hits:
-                groups.append(JaggedGroup(_STARTS, hits, starts_only=True))
-        self.groups = groups
-        items = {n for g in groups for n in g.items}
-        self.per_event = [n for n, d in datasets.items() if n not in items and _extendable(d)]
-        self.summaries = [n for n, d in datasets.items() if n not in items and not _extendable(d)]
+        self.layout, self.datasets = read_layout(f, self.path)
+        layout = self.layout
+        self.groups = layout.groups
+        index_names = [g.index for g in self.groups]
+        self.per_event = [*layout.names("events"), *index_names]
+        self.summaries = layout.names("summary", "side")
         self.n_events = self._count_events()
         self.counts: dict[str, IntArray] = {}
         self.offsets: dict[str, IntArray] = {}
-        for g in groups:
+        for g in self.groups:
             self._check_group(g)
 
     @classmethod
-    def staged(cls, sink: HDF5Sink, like: EventFile) -> EventFile:
-        """The events an :class:`EventWriter` with ``like``'s layout wrote to ``sink`` so far
-        (e.g. a scratch file), read back without closing the sink."""
+    def staged(cls, writer: EventWriter) -> EventFile:
+        """The events ``writer`` wrote so far (e.g. to a scratch file), read back without
+        closing its sink."""
         self = cls.__new__(cls)
-        f = _open_file(sink)
+        f = _open_file(writer.sink)
         f.flush()
-        self.path, self.file = sink.tmp_path, f
+        like = writer.like
+        self.path, self.file, self.layout = writer.sink.tmp_path, f, like.layout
         self.datasets = {n: f[n] for n in like.datasets if n in f}
         self.groups, self.per_event, self.summaries = like.groups, like.per_event, []
-        self.n_events = len(f[like.per_event[0]]) if like.per_event else 0
-        self.counts, self.offsets = {}, {}
-        for g in like.groups:
-            self._check_group(g)
+        self.n_events = writer.n_events
+        self.counts = writer.counts()
+        self.offsets = {k: offsets_from_counts(v) for k, v in self.counts.items()}
         return self
 
     def _count_events(self) -> int:
@@ -185,24 +165,35 @@ class EventFile(Closing):
         if "event_info" in d:
             n = len(d["event_info"])
         else:
-            lengths = {len(d[name]) for name in self.per_event}
+            lengths = {len(d[name]) for name in self.per_event if d[name].ndim}
             if len(lengths) > 1:
                 detail = f"per-event datasets differ in length: {sorted(lengths)}"
                 raise FileFormatError(self.path, detail)
             n = lengths.pop() if lengths else 0
         for name in self.per_event:
-            if len(d[name]) != n:
+            if d[name].ndim == 0 or len(d[name]) != n:
                 detail = f"dataset {name!r} has {len(d[name])} rows for {n} events"
                 raise FileFormatError(self.path, detail)
         return n
 
     def _check_group(self, g: JaggedGroup) -> None:
         raw = self.datasets[g.index][:]
+        lengths = {len(self.datasets[name]) for name in g.items}
+        if len(lengths) > 1:
+            sizes = {name: len(self.datasets[name]) for name in g.items}
+            detail = f"the items of {g.index!r} differ in length: {sizes}"
+            raise FileFormatError(self.path, detail)
+        total = lengths.pop()
         if g.starts_only:
+            if raw.dtype.names or raw.dtype.kind not in "iu":
+                detail = f"{g.index!r} is declared as start offsets but holds {raw.dtype}"
+                raise FileFormatError(self.path, detail)
             starts = np.asarray(raw, dtype=np.int64)
-            total = len(self.datasets[g.items[0]])
             n = np.diff(np.append(starts, total)) if len(starts) else np.zeros(0, np.int64)
         else:
+            if not {"index", "n_items"} <= set(raw.dtype.names or ()):
+                detail = f"{g.index!r} is declared as (index, n_items) records, has {raw.dtype}"
+                raise FileFormatError(self.path, detail)
             starts = np.asarray(raw["index"], dtype=np.int64)
             n = np.asarray(raw["n_items"], dtype=np.int64)
         offsets = offsets_from_counts(n)
@@ -222,6 +213,13 @@ class EventFile(Closing):
                 raise FileFormatError(self.path, detail)
         self.counts[g.index] = n
         self.offsets[g.index] = offsets
+
+    def items(self, events: npt.ArrayLike | None = None) -> dict[str, int]:
+        """Items of each group (by its index dataset) in ``events`` (default: all)."""
+        if events is None:
+            return {g.index: int(self.offsets[g.index][-1]) for g in self.groups}
+        e = np.asarray(events, dtype=np.int64)
+        return {g.index: int(self.counts[g.index][e].sum()) for g in self.groups}
 
     def event_bytes(self) -> IntArray:
         """Bytes each event takes in memory (all its rows of every dataset)."""
@@ -277,15 +275,6 @@ def spans(sizes: npt.ArrayLike, budget: int) -> list[tuple[int, int]]:
     return out
 
 
-def _is_indices(ds: h5py.Dataset) -> bool:
-    names = ds.dtype.names or ()
-    return "index" in names and "n_items" in names and ds.ndim == 1
-
-
-def _extendable(ds: h5py.Dataset) -> bool:
-    return ds.ndim >= 1 and ds.maxshape[0] is None
-
-
 def _row_bytes(ds: h5py.Dataset) -> int:
     return int(ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64)))
 
@@ -320,22 +309,53 @@ def _open_file(sink: HDF5Sink) -> h5py.File:
 
 
 class EventWriter:
-    """Append blocks of events to a sink, with the layout of ``like`` (or the sink's own).
+    """Append blocks of events to a sink, with the layout of ``like``.
 
     Args:
         sink: output (its file is written directly to keep each dataset's options).
-        like: the input whose datasets, chunking, filters and attributes are copied.
-        keep_options: copy chunking and filters (False: the sink's defaults, e.g. scratch).
+        like: the input whose datasets, chunking, filters, storage and attributes are copied.
+        keep_options: copy chunking, filters and contiguous storage (False: everything
+            chunked with the sink's defaults, e.g. a scratch file).
+        items: total items of each contiguous group's index (keep_options only): their
+            item datasets are created contiguous at that length and filled at offsets.
+
+    Call :meth:`finish` after the last block: it writes the ``starts`` indices (WatChMaL's
+    ``event_hits_index``) and declares the layout.
     """
 
-    def __init__(self, sink: HDF5Sink, like: EventFile, *, keep_options: bool = True) -> None:
+    def __init__(
+        self,
+        sink: HDF5Sink,
+        like: EventFile,
+        *,
+        keep_options: bool = True,
+        items: dict[str, int] | None = None,
+    ) -> None:
         self.sink = sink
+        self.like = like
         self.groups = like.groups
         self.running = {g.index: 0 for g in like.groups}
+        self._counts: dict[str, list[IntArray]] = {g.index: [] for g in like.groups}
         self.n_events = 0
         f = _open_file(sink)
+        self._starts = {g.index for g in like.groups if g.starts_only}
+        contiguous = [g for g in like.groups if g.contiguous and keep_options]
+        self._fixed: dict[str, h5py.Dataset] = {}
+        for g in contiguous:
+            if items is None or g.index not in items:
+                msg = f"EventWriter: the total items of contiguous group {g.index!r} are needed"
+                raise ValueError(msg)
+            for name in g.items:
+                ds = like.datasets[name]
+                out = create_allocated(
+                    f, name, length=items[g.index], dtype=ds.dtype, row=ds.shape[1:]
+                )
+                _copy_attrs(ds, out)
+                self._fixed[name] = out
         names = [*like.per_event, *(n for g in like.groups for n in g.items)]
         for name in names:
+            if name in self._fixed or name in self._starts:
+                continue
             ds = like.datasets[name]
             options = dataset_options(ds) if keep_options else {"chunks": True}
             out = f.create_dataset(
@@ -345,8 +365,11 @@ class EventWriter:
                 dtype=ds.dtype,
                 **options,
             )
-            for key, value in ds.attrs.items():
-                out.attrs[key] = value
+            _copy_attrs(ds, out)
+
+    def counts(self) -> dict[str, IntArray]:
+        """Items per event written so far, by group index."""
+        return {k: _joined(v) for k, v in self._counts.items()}
 
     def append(self, block: Block) -> None:
         """Append the block's events; indices continue from the rows already written."""
@@ -354,12 +377,17 @@ class EventWriter:
         for g in self.groups:
             n = block.counts[g.index]
             start = self.running[g.index] + offsets_from_counts(n)[:-1]
+            self._counts[g.index].append(np.asarray(n, dtype=np.int64))
             if g.starts_only:
-                arrays[g.index] = start
+                arrays.pop(g.index, None)
             else:
                 idx = np.empty(len(n), dtype=INDICES_DTYPE)
                 idx["index"], idx["n_items"] = start, n
                 arrays[g.index] = idx
+            for name in g.items:
+                if name in self._fixed:
+                    first = self.running[g.index]
+                    self._fixed[name][first : first + int(n.sum())] = arrays.pop(name)
             self.running[g.index] += int(n.sum())
         f = _open_file(self.sink)
         for name, arr in arrays.items():  # match the stored dtype (e.g. index structs)
@@ -368,3 +396,29 @@ class EventWriter:
                 arrays[name] = np.asarray(arr).astype(ds.dtype)
         self.sink.append(arrays)
         self.n_events += block.n_events
+
+    def finish(self, *, dropped: Sequence[str] = ()) -> None:
+        """Write the ``starts`` indices and declare the layout (less ``dropped`` summaries)."""
+        f = _open_file(self.sink)
+        for name in self._starts:
+            n = _joined(self._counts[name])
+            like = self.like.datasets[name]
+            options = {**dataset_options(like), "maxshape": (None,)} if like.chunks else {}
+            ds = f.create_dataset(name, data=offsets_from_counts(n)[:-1], **options)
+            _copy_attrs(like, ds)
+        for name, ds in self._fixed.items():
+            written = self.running[self.like.layout.entries[name].index or ""]
+            if ds.shape[0] != written:
+                msg = f"{name}: {ds.shape[0]} items allocated, {written} written"
+                raise RuntimeError(msg)
+        layout: Layout = self.like.layout.without(dropped)
+        self.sink.set_attrs({LAYOUT_ATTR: Layout(layout.entries).to_attr()})
+
+
+def _joined(parts: list[IntArray]) -> IntArray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _copy_attrs(source: h5py.Dataset, target: h5py.Dataset) -> None:
+    for key, value in source.attrs.items():
+        target.attrs[key] = value

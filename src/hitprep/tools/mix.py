@@ -190,7 +190,7 @@ def mix(
                             mass, drawn = bkg_mass[drawn : drawn + n], drawn + n
                         arrays |= _columns(batch, part, mass)
                         sink.append(arrays)
-            pipeline.finish(sink)
+            pipeline.finish(sink, extra_rows=_COLUMNS)
             record = {
                 "seed": seed,
                 "signal": {f"{m:g}": [str(p) for p in v] for m, v in masses.items()},
@@ -213,6 +213,9 @@ def mix(
         unshuffled.unlink(missing_ok=True)
     counts = {m: n_signal for m in sorted(masses)}
     return MixSummary(out, counts, n_bkg, time.perf_counter() - started)
+
+
+_COLUMNS = ("sim", "num", "label", "mass")
 
 
 def _columns(batch: Any, part: _Part, mass: npt.NDArray[np.float64]) -> dict[str, npt.NDArray[Any]]:

@@ -89,7 +89,7 @@ def shuffle(
             raise HitprepError(msg)
         perm = permutation(src.n_events, seed)
         sink = stack.enter_context(HDF5Sink(out, overwrite=overwrite, compression=None))
-        writer = EventWriter(sink, src)
+        writer = EventWriter(sink, src, items=src.items())
         bar = stack.enter_context(
             progress_bar(total=2 * src.n_events, enabled=progress, desc="shuffle")
         )
@@ -108,6 +108,7 @@ def shuffle(
         for name in src.summaries:  # the same events: summaries still hold
             sink.write(name, src.datasets[name][()], attrs=dict(src.datasets[name].attrs))
         sink.set_attrs(src.attrs())
+        writer.finish()
         sink.set_attrs(
             {
                 "shuffle": tool_record(
@@ -162,7 +163,7 @@ def _two_passes(
     ids = np.concatenate(scratch_ids) if scratch_ids else np.zeros(0, np.int64)
     table = np.asarray(runs, dtype=np.int64).reshape(-1, len(buckets))  # (blocks, buckets)
     run_start = offsets_from_counts(table.reshape(-1))[:-1].reshape(table.shape)
-    stage = EventFile.staged(scratch, src)
+    stage = EventFile.staged(staged)
     items = {name for g in src.groups for name in g.items}
     # pass 2: each bucket's runs -> their final places -> output
     for k, (a, b) in enumerate(buckets):

@@ -165,7 +165,10 @@ def split(
                 sink.write("index", index, attrs={"description": "event numbers in the input"})
                 sink.set_attrs({"split": record, "source": str(src.path.resolve())})
         if files:
-            writers = [EventWriter(s, src) for s in sinks]
+            writers = [
+                EventWriter(s, src, items=src.items(np.flatnonzero(part == k)))
+                for k, s in enumerate(sinks)
+            ]
             first = 0
             for block in src.blocks(budget):
                 here = part[first : first + block.n_events]
@@ -175,6 +178,8 @@ def split(
             for name in src.summaries:  # they describe the whole input (see the split attr)
                 for sink in sinks:
                     sink.write(name, src.datasets[name][()], attrs=dict(src.datasets[name].attrs))
+            for w in writers:
+                w.finish()
         for sink in sinks:
             sink.commit()
     detail = ", ".join(f"{n}: {int(s)}" for n, s in zip(labels, sizes, strict=True))
