@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hitprep.atomic import atomic_path, partial_path
-from hitprep.errors import OutputExistsError
+from hitprep.atomic import atomic_path, check_output, final_name, partial_path
+from hitprep.errors import ConfigError, OutputExistsError
 
 
 def test_renamed_when_complete(tmp_path: Path) -> None:
@@ -36,3 +36,36 @@ def test_existing_output(tmp_path: Path) -> None:
         pass
     assert out.read_text() == "keep"
     assert partial_path(out) != partial_path(out)  # unique per writer
+
+
+@pytest.mark.parametrize("name", [".", "..", "outdir/"])
+def test_output_naming_a_folder_is_an_error(tmp_path: Path, name: str) -> None:
+    (tmp_path / "outdir").mkdir()
+    with pytest.raises(ConfigError, match="is a folder; give a file name"):
+        check_output(f"{tmp_path}/{name}", overwrite=True)
+    with pytest.raises(ConfigError, match="is a folder"):  # even without a trailing slash
+        check_output(tmp_path / "outdir", overwrite=True)
+
+
+def test_output_never_replaces_a_device_or_an_input(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a regular file"):
+        check_output("/dev/null", overwrite=True)
+    source = tmp_path / "in.h5"
+    source.write_text("data")
+    with pytest.raises(ConfigError, match="is also an input"):
+        check_output(tmp_path / "." / "in.h5", overwrite=True, inputs=[source])
+    assert source.read_text() == "data"
+
+
+def test_leftovers_of_a_killed_run_are_removed_by_the_next(tmp_path: Path) -> None:
+    out = tmp_path / "a.h5"
+    gone = tmp_path / ".a.h5.999999999-0badf00d.partial.h5"  # no such process
+    old_style = tmp_path / ".a.h5.1234abcd.partial.h5"  # written before pids were in names
+    live = partial_path(out)  # this process: still running
+    other = tmp_path / ".b.h5.999999999-0badf00d.partial.h5"  # another output's
+    for p in (gone, old_style, live, other):
+        p.write_text("half")
+    with atomic_path(out) as tmp:
+        tmp.write_text("done")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.h5", live.name, other.name])
+    assert final_name(live) == out and final_name(out) == out

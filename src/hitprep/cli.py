@@ -8,13 +8,17 @@ Each sub-command lives in :mod:`hitprep.commands` as a module with
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import re
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from hitprep.allocator import keep_freed_memory
-from hitprep.errors import HitprepError
+from hitprep.atomic import final_name, handle_termination
+from hitprep.errors import ConfigError, HitprepError, Terminated
 
 __all__ = ["main"]
 
@@ -66,18 +70,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    handle_termination()  # SIGTERM cleans up like Ctrl-C
     try:
+        check_outputs(args)
         code: int = args.run(args)
-    except (HitprepError, OSError) as err:
+    except Exception as err:
         if args.debug:
             raise
-        message = " ".join(str(err).split())  # one line, whatever the library said
-        print(f"hitprep {args.command}: error: {message}", file=sys.stderr)
+        print(f"hitprep {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"hitprep {args.command}: interrupted; no output written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        if args.debug:
+            raise
+        what = "terminated" if isinstance(err, Terminated) else "interrupted"
+        print(f"hitprep {args.command}: {what}; no output written", file=sys.stderr)
+        return err.exit_code if isinstance(err, Terminated) else 130
     return code
+
+
+#: arguments that name what a command writes; every other existing file it names is an input
+OUTPUT_ARGS = ("output", "save_as", "prefix")
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an output that is one of the files the command reads (inputs, --detx, models)."""
+    named: list[str] = []
+    for key, value in vars(args).items():
+        if key not in OUTPUT_ARGS and key != "command_line":
+            values = value if isinstance(value, list) else [value]
+            named += [v for v in values if isinstance(v, str) and v]
+    inputs = [v for v in named if Path(v).is_file()]
+    for key in OUTPUT_ARGS:
+        out = getattr(args, key, None)
+        if isinstance(out, str) and Path(out).is_file():
+            for source in inputs:
+                if Path(out).samefile(source):
+                    msg = f"output {out} is also an input ({source}); choose another output name"
+                    raise ConfigError(msg)
+
+
+def one_line(err: BaseException) -> str:
+    """The error as one line; a full disk says which output it was writing."""
+    message = " ".join(str(err).split())  # one line, whatever the library said
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        found = re.search(r"filename = '([^']+)'", message)
+        name = err.filename or (found.group(1) if found else None)
+        where = f" writing {final_name(name)}" if name else ""
+        return f"no space left on device{where}; nothing written"
+    if not isinstance(err, HitprepError | OSError):
+        message = f"{type(err).__name__}: {message} (--debug shows the traceback)"
+    return message
 
 
 if __name__ == "__main__":

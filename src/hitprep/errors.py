@@ -22,6 +22,7 @@ __all__ = [
     "RunnerError",
     "SchedulerError",
     "TaskError",
+    "Terminated",
 ]
 
 
@@ -126,3 +127,15 @@ class TaskError(RunnerError):
 
 class SchedulerError(HitprepError, ConnectionError):
     """A Dask scheduler cannot be reached, or has no workers."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop by a signal (SIGTERM, SIGHUP): handled like Ctrl-C.
+
+    ``exit_code`` is the shell's code for that signal (143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(f"terminated by signal {signum}")

@@ -12,19 +12,24 @@ Dask is imported only by :func:`dask_backend`.
 from __future__ import annotations
 
 import abc
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
+import signal
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 from hitprep.allocator import keep_freed_memory
 from hitprep.closing import Closing
-from hitprep.errors import ConfigError, RunnerError, SchedulerError
+from hitprep.errors import ConfigError, RunnerError, SchedulerError, Terminated
 from hitprep.runners.tasks import Report, TaskResult
 from hitprep.threads import set_threads, threads
 
@@ -164,13 +169,37 @@ def make_backend(
 # -- local processes ------------------------------------------------------------------------
 
 _QUEUE: Any = None  # set in each worker process by _init_worker
+_BUSY = False  # a worker process is running a task
+_PARENT_POLL_S = 0.2  # how often a worker checks that its parent is alive
+_GRACE_S = 10.0  # seconds a worker told to stop has to clean up
 
 
-def _init_worker(queue: Any, threads: int) -> None:
+def _init_worker(queue: Any, threads: int, parent: int) -> None:
     global _QUEUE
     _QUEUE = queue
     keep_freed_memory()  # a worker process is ours too (hitprep.allocator)
     set_threads(threads)  # a share of the cores, not all of them, in every worker
+    signal.signal(signal.SIGTERM, _worker_stop)
+    signal.signal(signal.SIGINT, _worker_stop)  # Ctrl-C: the parent stops us
+    watch = threading.Thread(target=_watch_parent, args=(parent,), daemon=True)
+    watch.start()
+
+
+def _worker_stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM in a worker: an idle one exits; a busy one unwinds its task (its sink
+    removes the shard's temporary) and exits in :func:`_process_entry`."""
+    if not _BUSY:
+        os._exit(128 + signum)
+    raise Terminated(signum)
+
+
+def _watch_parent(parent: int) -> None:
+    """Stop this worker when the process that started it is gone (killed, even by -9)."""
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_S)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(_GRACE_S)
+    os._exit(143)
 
 
 def _queue_report(index: int, kind: str, n: int) -> None:
@@ -180,7 +209,14 @@ def _queue_report(index: int, kind: str, n: int) -> None:
 
 def _process_entry(call: Call) -> TaskResult:
     """What a worker process runs (a top-level function: spawn-safe)."""
-    return call(_queue_report)
+    global _BUSY
+    _BUSY = True
+    try:
+        return call(_queue_report)
+    except KeyboardInterrupt as err:  # told to stop: the task has cleaned up
+        os._exit(err.exit_code if isinstance(err, Terminated) else 130)
+    finally:
+        _BUSY = False
 
 
 class ProcessBackend(Backend):
@@ -210,7 +246,7 @@ class ProcessBackend(Backend):
             max_workers=workers - 1,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(self._queue, self._share),
+            initargs=(self._queue, self._share, os.getpid()),
         )
         for _ in range(workers - 1):  # one process started per call submitted
             self._pool.submit(_ready)
@@ -252,12 +288,25 @@ class ProcessBackend(Backend):
             future.cancel()
 
     def _stop_workers(self) -> None:
+        """Stop the workers: after their running tasks, or at once when interrupted."""
         pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is None:
+            return
+        interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        if interrupted:  # Ctrl-C or SIGTERM: running tasks clean up and stop now
+            for process in processes:
+                with contextlib.suppress(OSError, ValueError):
+                    process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for process in processes:
+            process.join(_GRACE_S)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
     def close(self) -> None:
-        """Stop the worker processes (after their running tasks)."""
+        """Stop the worker processes (after their running tasks; at once when interrupted)."""
         self._stop_workers()
         if not self._queue_closed:
             self._queue_closed = True

@@ -16,8 +16,12 @@ them with its gzip filter.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import os
+import sys
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hitprep import deflate, threads
-from hitprep.atomic import check_output, partial_path
+from hitprep.atomic import check_output, partial_path, publish
 
 __all__ = ["HDF5Sink", "dataset_names"]
 
@@ -103,6 +107,36 @@ def dataset_names(group: h5py.Group, *, extendable: bool | None = None) -> list[
     return sorted(names)
 
 
+def _close_quietly(h5: h5py.File) -> None:
+    """Close ``h5`` and every object open in it, swallowing HDF5's errors (no segfault).
+
+    h5py's ``File.close`` can fail half-way (a full disk), leaving identifiers that
+    crash the interpreter when they are freed later; closing with the low-level API,
+    object by object, and then the file, never leaves one half-closed.
+    """
+    fid = h5.id
+    if not fid.valid:
+        return
+    local = h5py.h5f.OBJ_LOCAL
+    for kinds in (local | ~h5py.h5f.OBJ_FILE, local | h5py.h5f.OBJ_FILE):
+        with contextlib.suppress(Exception):
+            fid._close_open_objects(kinds)
+    with contextlib.suppress(Exception):
+        fid.close()
+    gc.collect()
+
+
+@contextlib.contextmanager
+def _quiet_dealloc() -> Iterator[None]:
+    """Silence HDF5's errors from freeing identifiers of a file being thrown away."""
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _: None
+    try:
+        yield
+    finally:
+        sys.unraisablehook = hook
+
+
 class HDF5Sink:
     """Extendable, chunked, compressed datasets written to a temporary file.
 
@@ -128,7 +162,11 @@ class HDF5Sink:
         self.compression = compression
         self.compression_level = compression_level if compression == "gzip" else None
         self.shuffle = shuffle and compression is not None
-        self._h5: h5py.File | None = h5py.File(self.tmp_path, "w")
+        try:
+            self._h5: h5py.File | None = h5py.File(self.tmp_path, "w")
+        except BaseException:  # e.g. a full disk: no empty temporary left behind
+            self.tmp_path.unlink(missing_ok=True)
+            raise
         self._plans: dict[str, _Direct | None] = {}
         # appended datasets, their row shape and dtype: h5py's lookups cost ~0.1 ms each,
         # ten datasets per chunk (datasets appended to are never deleted or replaced)
@@ -300,23 +338,33 @@ class HDF5Sink:
             target.attrs[key] = value
 
     def commit(self) -> Path:
-        """Close the file and move it to its final path."""
+        """Close the file, sync it to disk and move it to its final path."""
         self._flush()
         self._file().close()
         self._h5 = None
-        self.tmp_path.replace(self.path)
-        return self.path
+        return publish(self.tmp_path, self.path)
 
     def abort(self) -> None:
-        """Close and delete the temporary file."""
-        self._queue.clear()  # chunks still compressing are dropped
-        self._queued_bytes = 0
-        if self._h5 is not None:
-            try:
-                self._h5.close()
-            finally:
-                self._h5 = None
-        self.tmp_path.unlink(missing_ok=True)
+        """Close and delete the temporary file; never raises for a file that cannot close.
+
+        The file is emptied first, so that HDF5's last metadata writes find room even on
+        a full disk; an error closing it is swallowed (the file is being thrown away),
+        and the temporary is removed whatever happened.
+        """
+        h5, self._h5 = self._h5, None
+        try:
+            if h5 is not None:
+                with contextlib.suppress(OSError):  # room for HDF5's last writes
+                    os.truncate(self.tmp_path, 0)
+            self._queue.clear()  # chunks still compressing are dropped
+            self._queued_bytes = 0
+            with _quiet_dealloc():  # freeing a dataset handle may write metadata
+                self._appended.clear()
+                self._plans.clear()
+                if h5 is not None:
+                    _close_quietly(h5)
+        finally:
+            self.tmp_path.unlink(missing_ok=True)
 
     def __enter__(self) -> HDF5Sink:
         return self
