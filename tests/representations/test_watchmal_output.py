@@ -176,7 +176,7 @@ def test_spooled_hits_same_as_written_directly(
     monkeypatch.setattr(WCSimH5Source, "columnar", False)
     convert(load_job("wcsim_watchmal_digi"), [toy], spooled, step=70)
     with h5py.File(direct, "r") as fd, h5py.File(spooled, "r") as fs:
-        for name in [*PER_EVENT, "hit_pmt", "hit_time", "hit_charge", "_watchmal/hit_count"]:
+        for name in [*PER_EVENT, "hit_pmt", "hit_time", "hit_charge", "event_hits_index"]:
             np.testing.assert_array_equal(fd[name][:], fs[name][:], err_msg=name)
             assert fd[name].dtype == fs[name].dtype, name
         assert fd["hit_pmt"].id.get_offset() is not None

@@ -7,8 +7,7 @@ Per event: ``labels`` int32, ``root_files`` (variable-length str),
 count itself). Per hit: ``hit_pmt`` int32 (0-based), ``hit_time`` f32 and
 ``hit_charge`` f32 (digitized hits) or ``hit_parent`` int32 (true hits, −1 =
 dark noise). File attributes ``git-describe``, ``command`` and ``timestamp``
-come with hitprep's provenance. ``_watchmal/hit_count`` (the number of hits)
-is hitprep's own; WatChMaL ignores it.
+come with hitprep's provenance.
 
 The hits are declared a jagged group (:meth:`WatchmalRepresentation.roles`): every tool
 (concat, shuffle, split, the shard merge) moves each event's hits with it, keeps the hit
@@ -47,7 +46,7 @@ import numpy.typing as npt
 from hitprep.config import Job, check_keys
 from hitprep.errors import ConfigError
 from hitprep.events import counts, event_column, flat_column, offsets_from_counts
-from hitprep.layout import Entry, jagged, summary
+from hitprep.layout import Entry, jagged
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.sources.h5raw import RawWriter, create_allocated
@@ -61,8 +60,6 @@ SCHEMA: dict[str, tuple[Any, Any]] = {
 _LAYOUTS = ("contiguous", "compressed")
 _STR = h5py.string_dtype()
 _BLOCK = 1 << 22  # hits copied per step from the spool into the output
-#: total hits of the output (a one-element summary, summed over shards)
-_HIT_COUNT = "_watchmal/hit_count"
 _STARTS = "event_hits_index"
 _TRUTH = ["label", "veto", "veto2", "fully_contained", "energy", "polar", "azimuth"]
 _TRUTH += [f"position_{c}" for c in "xyz"]
@@ -192,7 +189,6 @@ class WatchmalRepresentation(Representation):
             self._writer = None
         starts = np.concatenate(self._starts) if self._starts else np.zeros(0, np.int64)
         sink.write(_STARTS, starts)
-        sink.write(_HIT_COUNT, np.array([self.hits_written], dtype=np.int64))
         if self._direct:
             self._direct = {}
             if self.hits_written != self._reserved:
@@ -214,12 +210,11 @@ class WatchmalRepresentation(Representation):
 
     def roles(self, rows: Sequence[str], whole: Sequence[str]) -> dict[str, Entry]:
         """The hits are a jagged group indexed by ``event_hits_index`` (start offsets),
-        contiguous or compressed as ``layout`` says; the hit count adds up."""
+        contiguous or compressed as ``layout`` says."""
         out = super().roles(rows, whole)
         if self.hit_columns:
             storage = "contiguous" if self.layout == "contiguous" else "chunked"
             out.update(jagged(_STARTS, self.hit_columns, form="starts", storage=storage))
-            out[_HIT_COUNT] = summary("sum")
         return out
 
     def empty(self) -> dict[str, npt.NDArray[Any]]:
