@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         what = "terminated" if isinstance(err, Terminated) else "interrupted"
-        print(f"hitprep {args.command}: {what}; no output written", file=sys.stderr)
+        print(f"hitprep {args.command}: {what}; unfinished outputs removed", file=sys.stderr)
         return err.exit_code if isinstance(err, Terminated) else 130
     return code
 

@@ -61,7 +61,7 @@ def test_signal_cleans_up(
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
-    assert err.strip().splitlines() == [f"hitprep convert: {word}; no output written"]
+    assert err.strip().splitlines() == [f"hitprep convert: {word}; unfinished outputs removed"]
     assert wait_gone(family) == set()
     assert temporaries(tmp_path) == []
     assert not out.exists()

@@ -24,7 +24,7 @@ from hitprep.closing import Closing
 from hitprep.errors import RunnerError
 from hitprep.runners.tasks import Task, TaskResult, checksum
 
-__all__ = ["MANIFEST", "PartsFolder", "parts_folder"]
+__all__ = ["MANIFEST", "PartsFolder", "append_entry", "manifest_entry", "parts_folder"]
 
 MANIFEST = "manifest.jsonl"
 _FORMAT = 1
@@ -33,6 +33,34 @@ _FORMAT = 1
 def parts_folder(output: Path) -> Path:
     """Where the shards of ``output`` live: ``OUTPUT.parts`` beside it."""
     return output.with_name(f"{output.name}.parts")
+
+
+def manifest_entry(key: str, name: str, result: TaskResult, **about: Any) -> dict[str, Any]:
+    """The manifest line of a finished task's file ``name``."""
+    return {
+        "key": key,
+        "shard": name,
+        "sha256": result.sha256,
+        "size": result.size,
+        **about,
+        "file_events": result.file_events,
+        "accounting": result.accounting,
+    }
+
+
+def append_entry(manifest: Path, entry: Mapping[str, Any]) -> None:
+    """Append one line to a manifest from the process that finished the task (synced).
+
+    A task that records its own output leaves no finished output unrecorded when the
+    process that started it is killed before hearing back.
+    """
+    line = (json.dumps(entry) + "\n").encode()
+    fd = os.open(manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)  # one write: lines of concurrent tasks do not interleave
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class PartsFolder(Closing):
@@ -152,19 +180,17 @@ class PartsFolder(Closing):
             stop=task.stop,
         )
 
-    def record_file(self, key: str, name: str, result: TaskResult, **about: Any) -> dict[str, Any]:
-        """Add a finished task's file ``name`` to the manifest (flushed before returning)."""
-        entry = {
-            "key": key,
-            "shard": name,
-            "sha256": result.sha256,
-            "size": result.size,
-            **about,
-            "file_events": result.file_events,
-            "accounting": result.accounting,
-        }
+    def record_file(
+        self, key: str, name: str, result: TaskResult, *, journal: bool = True, **about: Any
+    ) -> dict[str, Any]:
+        """Add a finished task's file ``name`` to the manifest (flushed before returning).
+
+        ``journal=False``: the task appended its line itself (:func:`append_entry`); only
+        this run's list of entries is updated.
+        """
+        entry = manifest_entry(key, name, result, **about)
         self.entries[key] = entry
-        if self._journal is not None:
+        if journal and self._journal is not None:
             self._journal.write(json.dumps(entry) + "\n")
             self._journal.flush()
             os.fsync(self._journal.fileno())

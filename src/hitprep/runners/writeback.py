@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hitprep.atomic import partial_path, publish
 from hitprep.config import Job
 from hitprep.errors import ConfigError, OutputExistsError, TaskError
 from hitprep.progress import progress_bar
 from hitprep.provenance import version
 from hitprep.runners.backends import Call, EventProgress, check_runner_options, make_backend
 from hitprep.runners.conversion import TaskFailure
-from hitprep.runners.manifest import PartsFolder
+from hitprep.runners.manifest import PartsFolder, append_entry, manifest_entry
 from hitprep.runners.tasks import (
     Report,
     Task,
@@ -77,29 +78,44 @@ def writeback_task(
     output: Path,
     options: dict[str, Any],
     command: str | None,
+    journal: tuple[Path, str] | None = None,
     *,
     report: Report,
 ) -> TaskResult:
-    """One input -> one output; errors come back in the result (a top-level function)."""
+    """One input -> one output; errors come back in the result (a top-level function).
+
+    With ``journal`` (manifest path, task key) the task records its finished output in
+    the manifest itself, so that a rerun resumes it even when the run that started the
+    task was killed before it heard back.
+    """
     from hitprep.writeback import writeback
 
     started = time.perf_counter()
+    staging = partial_path(output)  # recorded first, then renamed: never finished unrecorded
     try:
         summary = writeback(
-            job, input, output, overwrite=True, progress=False, command=command, **options
+            job, input, staging, overwrite=True, progress=False, command=command, **options
         )
         report(index, "start", summary.events_read)
-        return TaskResult(
+        result = TaskResult(
             index,
             shard=str(output),
             accounting=summary.as_dict(),
             file_events=summary.events_read,
-            sha256=checksum(output),
-            size=output.stat().st_size,
+            sha256=checksum(staging),
+            size=staging.stat().st_size,
             seconds=time.perf_counter() - started,
             peak_rss_mib=peak_rss_mib(),
         )
-    except Exception as err:  # reported with its input by the caller
+        if journal is not None:
+            manifest, key = journal
+            append_entry(manifest, manifest_entry(key, output.name, result, input=str(input)))
+        publish(staging, output)
+        return result
+    except BaseException as err:
+        staging.unlink(missing_ok=True)
+        if not isinstance(err, Exception):  # interrupted: nothing to report
+            raise
         return TaskResult(
             index,
             error=describe_error(err),
@@ -205,7 +221,15 @@ def writeback_files(
             Call(
                 t.index,
                 writeback_task,
-                (t.index, job, t.path, folder / names[t.index], options, command),
+                (
+                    t.index,
+                    job,
+                    t.path,
+                    folder / names[t.index],
+                    options,
+                    command,
+                    (folder / MANIFEST, t.key),
+                ),
             )
             for t in tasks
             if t.index not in reused
@@ -221,7 +245,8 @@ def writeback_files(
                 task = tasks[result.index]
                 peak = max(peak, result.peak_rss_mib)
                 if result.ok:
-                    parts.record_file(task.key, names[task.index], result, input=str(task.path))
+                    name = names[task.index]
+                    parts.record_file(task.key, name, result, journal=False, input=str(task.path))
                     results[task.index] = result
                     tracker.finish(task.index, result.file_events)
                     continue
