@@ -9,8 +9,8 @@ writeback demo, tests and benchmarks:
   phi, mass, pdgId, status, genPartIdxMother) with final-state muons among other
   particles, ``Jet`` (reco jets from every gen jet: pt, eta, phi, mass,
   btagDeepFlavB, genJetIdx, jetId), ``Muon`` (95 % of the final-state gen muons:
-  pt, eta, phi, charge, genPartIdx, tightId) and the bare ``PSWeight`` (four per
-  event); every counter ``nX`` is uint32, as in CMS files.
+  pt, eta, phi, mass (as NanoAOD stores it), charge, genPartIdx, tightId) and the
+  bare ``PSWeight`` (four per event); every counter ``nX`` is uint32, as in CMS files.
 - ``Runs`` (``run``, ``genEventCount``, ``genEventSumw``, bare ``LHEScaleSumw``)
   and ``LuminosityBlocks`` (``run``, ``luminosityBlock``).
 
@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from hitprep.errors import ConfigError
 from hitprep.events import event_index, jagged_from_flat, make_batch, offsets_from_counts
+from hitprep.writeback.fourvector import PARTICLE_MASS, nanoaod_float
 from hitprep.writeback.toy_model import jets as smear_jets
 from hitprep.writeback.writer import NanoAODWriter
 
@@ -137,6 +138,7 @@ def simulate(
         "pt": (mu_pt * (1.0 + (0.01 + 1e-4 * mu_pt) * rng.standard_normal(m))).astype(f32),
         "eta": (genpart["eta"][found] + 1e-3 * rng.standard_normal(m)).astype(f32),
         "phi": _wrap(genpart["phi"][found] + 1e-3 * rng.standard_normal(m)).astype(f32),
+        "mass": np.repeat(nanoaod_float(PARTICLE_MASS["Muon"]), m),
         "charge": (-np.sign(pdg[found])).astype(np.int32),
         "genPartIdx": within[found].astype(np.int32),
         "tightId": rng.random(m) < 0.9,

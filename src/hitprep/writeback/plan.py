@@ -10,6 +10,9 @@ input file's dtype of the same branch (``Jet_pt`` when the input has reco
 jets); else the conditioning field's of the same name; else ``float32``.
 Counters: the input's counter of the output collection, else the conditioning
 collection's, else ``uint32`` (NanoAOD's).
+
+Four-vector fields NanoAOD has but a model does not output (``Muon_mass``) are completed
+as :mod:`hitprep.writeback.fourvector` says, typed by the same rule.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from hitprep.errors import ConfigError, KeyInFileError
 from hitprep.sources.root_tree import RootTreeSource
+from hitprep.writeback.fourvector import completion
 from hitprep.writeback.generator import Generator, load_generator
 from hitprep.writeback.spec import ModelSpec, WritebackSpec
 from hitprep.writeback.transforms import Transform
@@ -44,6 +49,24 @@ class ModelPlan:
     output_dtypes: tuple[np.dtype[Any], ...]
     generator: Generator
     link_dtype: np.dtype[Any] = _INT32
+    completed: tuple[tuple[str, float | None, np.dtype[Any]], ...] = ()
+
+    @property
+    def copied(self) -> tuple[str, ...]:
+        """Conditioning fields written as they are (four-vector fields the model lacks)."""
+        return tuple(name for name, value, _ in self.completed if value is None)
+
+    def completed_columns(
+        self, columns: dict[str, Any], rows: int
+    ) -> dict[str, tuple[npt.NDArray[np.float64], np.dtype[Any]]]:
+        """Each completed field's float64 values for ``rows`` objects and its dtype."""
+        return {
+            name: (
+                np.full(rows, value) if value is not None else columns[name].astype(np.float64),
+                dtype,
+            )
+            for name, value, dtype in self.completed
+        }
 
 
 @dataclass(frozen=True)
@@ -127,17 +150,21 @@ def _resolve_model(
             "give the link field another name"
         )
         raise ConfigError(msg)
-    dtypes = []
-    for name in outputs:
+
+    def dtype(name: str) -> np.dtype[Any]:
         if name in m.dtypes:
-            dtypes.append(np.dtype(m.dtypes[name]))
-            continue
+            return np.dtype(m.dtypes[name])
         found = None
         if name in known.get(m.collection, []):
             found = _dtype_of(source, f"{m.collection}.{name}")
         if found is None and name in fields:
             found = _dtype_of(source, f"{m.conditioning}.{name}")
-        dtypes.append(found if found is not None else np.dtype(np.float32))
+        return found if found is not None else np.dtype(np.float32)
+
+    dtypes = [dtype(name) for name in outputs]
+    completed = tuple(
+        (name, value, dtype(name)) for name, value in completion(m.collection, outputs, fields)
+    )
     link_dtype = np.dtype(np.int32)  # NanoAOD's *Idx fields
     if m.link and m.link in m.dtypes:
         link_dtype = np.dtype(m.dtypes[m.link])
@@ -152,6 +179,7 @@ def _resolve_model(
         output_dtypes=tuple(dtypes),
         generator=load_generator(m.generator, base=base, device=spec.device),
         link_dtype=link_dtype,
+        completed=completed,
     )
 
 
@@ -213,7 +241,7 @@ def make_plan(spec: WritebackSpec, source: RootTreeSource) -> Plan:
     read: list[str] = [*event_fields]
     for plan in models.values():
         cond = plan.spec.conditioning
-        read += [f"{cond}.{f}" for f in (*plan.inputs, *plan.spec.select)]
+        read += [f"{cond}.{f}" for f in (*plan.inputs, *plan.spec.select, *plan.copied)]
     for coll in pass_colls:
         read += [f"{coll}.{f}" for f in known[coll]]
 
@@ -241,7 +269,8 @@ def make_plan(spec: WritebackSpec, source: RootTreeSource) -> Plan:
             names = known[coll]
             if kind == "model":
                 link = models[coll].spec.link
-                names = [*models[coll].outputs, *([link] if link else [])]
+                filled = [name for name, _, _ in models[coll].completed]
+                names = [*models[coll].outputs, *filled, *([link] if link else [])]
             for fname in names:
                 if fname in known[coll]:
                     titles[_branch(coll, fname)] = source.title_of(f"{coll}.{fname}")

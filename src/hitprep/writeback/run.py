@@ -270,6 +270,8 @@ class _Chunker:
             name: _cast(out[:, j], dtype, f"{m.where}.{name}", entries)
             for j, (name, dtype) in enumerate(zip(mp.outputs, mp.output_dtypes, strict=True))
         }
+        for name, (values, dtype) in mp.completed_columns(table.columns, len(out)).items():
+            columns[name] = _cast(values, dtype, f"{m.where}.{name}", entries)  # e.g. Muon_mass
         if m.link:
             index = table.columns[m.link].astype(np.float64)
             columns[m.link] = _cast(index, mp.link_dtype, f"{m.where}.{m.link}", entries)
@@ -293,7 +295,7 @@ class _Chunker:
             table = flatten(
                 batch,
                 mp.spec.conditioning,
-                mp.inputs,
+                tuple(dict.fromkeys((*mp.inputs, *mp.copied))),
                 select=mp.spec.select or None,
                 local_index=mp.spec.link or None,
             ).take_events(events)
