@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,13 +121,82 @@ def parse_edges(where: str, spec: Any) -> npt.NDArray[np.float64]:
         if not isinstance(spec["bins"], int) or isinstance(spec["bins"], bool) or spec["bins"] < 1:
             msg = f"{where}.bins: expected a positive integer, got {spec['bins']!r}"
             raise ConfigError(msg)
-        return np.linspace(float(spec["start"]), float(spec["stop"]), spec["bins"] + 1)
+        check_memory(f"{where}.bins", (spec["bins"] + 1) * 8, what="its bin edges")
+        edges = np.linspace(float(spec["start"]), float(spec["stop"]), spec["bins"] + 1)
+        return _increasing(where, edges)
     if isinstance(spec, list) and all(
         isinstance(v, int | float) and not isinstance(v, bool) for v in spec
     ):
-        return np.asarray(spec, dtype=np.float64)
+        return _increasing(where, np.asarray(spec, dtype=np.float64))
     msg = f"{where}: give edges as a list of numbers or {{start, stop, bins}}, got {spec!r}"
     raise ConfigError(msg)
+
+
+def _increasing(where: str, edges: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``edges`` when finite and strictly increasing (at least two), else ConfigError."""
+    if len(edges) < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+        shown = np.array2string(edges, threshold=8)
+        msg = f"{where}: bin edges must be at least two finite, increasing numbers, got {shown}"
+        raise ConfigError(msg)
+    return edges
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (0 where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_memory(where: str, n_bytes: float, *, what: str) -> None:
+    """Raise ConfigError when ``n_bytes`` exceed half of this machine's memory.
+
+    The message says how much memory the setting would take, before anything is allocated.
+    """
+    total = memory_bytes()
+    if total and n_bytes > total / 2:
+        msg = (
+            f"{where}: {what} would take {n_bytes / 2**30:,.1f} GiB of memory; this machine"
+            f" has {total / 2**30:,.1f} GiB (at most half of it may go to one array)"
+        )
+        raise ConfigError(msg)
+
+
+#: datasets the pipeline writes itself: no image may take their name
+RESERVED_NAMES = ("y", "event_info", "bin_stats")
+
+#: dtypes that hold counts exactly (float32/64 up to 2**24 / 2**53, checked as written)
+_COUNT_KINDS = "uif"
+
+
+def _image_dtype(where: str, dtype: str, *, weighted: bool) -> str | None:
+    """The image's dtype, checked: numpy knows it, and counts fit it (no bool, no float16)."""
+    if not dtype:
+        return None
+    try:
+        kind = np.dtype(dtype)
+    except TypeError:
+        msg = f"{where}.dtype: {dtype!r} is not a numpy dtype (e.g. uint16, uint32, float32)"
+        raise ConfigError(msg) from None
+    if kind.kind not in _COUNT_KINDS or kind == np.float16:
+        use = "weights" if weighted else "counts"
+        msg = (
+            f"{where}.dtype: {dtype!r} cannot hold {use} (bool keeps 0/1, float16 rounds above"
+            " 2048); use an integer type (uint16, uint32, int64) or float32/float64"
+        )
+        raise ConfigError(msg)
+    return dtype
+
+
+def _image_name(where: str, name: str) -> str:
+    if not name or name.strip() != name or name.split("/")[0] in RESERVED_NAMES:
+        msg = (
+            f"{where}.name: {name!r} is empty or names a dataset the pipeline writes itself"
+            f" ({', '.join(RESERVED_NAMES)}); choose another name"
+        )
+        raise ConfigError(msg)
+    return name
 
 
 @dataclass(frozen=True)
@@ -166,12 +236,13 @@ def _images(where: str, value: Any) -> tuple[ImageConfig, ...]:
         if not axes:
             msg = f"{at}.bin_edges: needs at least one axis"
             raise ConfigError(msg)
+        dtype = _image_dtype(at, img["dtype"], weighted=bool(img["weights"]))
         images.append(
             ImageConfig(
-                img["name"],
+                _image_name(at, img["name"]),
                 tuple(axes),
                 img["weights"] or None,
-                img["dtype"] or None,
+                dtype,
                 img["collection"],
             )
         )
@@ -180,6 +251,31 @@ def _images(where: str, value: Any) -> tuple[ImageConfig, ...]:
         msg = f"{where}: image names must differ, got {names}"
         raise ConfigError(msg)
     return tuple(images)
+
+
+#: compression filters every HDF5 reader has (h5py built in)
+COMPRESSIONS = ("gzip", "lzf", "")
+
+
+def _check_output(where: str, output: dict[str, Any]) -> None:
+    """``[output]`` settings that h5py supports, checked before any work."""
+    if output["compression"] not in COMPRESSIONS:
+        msg = (
+            f"{where}.compression: {output['compression']!r} is not supported; use"
+            ' "gzip", "lzf" or "" (none)'
+        )
+        raise ConfigError(msg)
+    if not 0 <= output["compression_level"] <= 9:
+        msg = f"{where}.compression_level: {output['compression_level']} is not a gzip level 0-9"
+        raise ConfigError(msg)
+
+
+def _check_chunk(where: str, image: ImageConfig, step: int) -> None:
+    """A chunk of ``step`` events of ``image`` fits in memory (else the size it would take)."""
+    cells = float(np.prod([len(edges) - 1 for _, edges in image.axes], dtype=np.float64))
+    itemsize = np.dtype(image.dtype or ("float32" if image.weights else "uint16")).itemsize
+    what = f"a chunk of {step} events of image {image.name!r} ({cells:,.0f} bins each)"
+    check_memory(where, cells * itemsize * step, what=what)
 
 
 def lazy_section(target: str) -> Validator:
@@ -303,6 +399,9 @@ class Job:
         if sections["source"]["step"] <= 0:
             msg = f"{where} [source].step: must be a positive number of events"
             raise ConfigError(msg)
+        _check_output(f"{where} [output]", sections["output"])
+        for i, image in enumerate(sections.get("images", ())):
+            _check_chunk(f"{where} [images] #{i + 1}", image, sections["source"]["step"])
         return cls(sections, text, origin, overrides)
 
     def resolved_json(self) -> str:

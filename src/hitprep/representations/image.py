@@ -192,9 +192,10 @@ def _check_fits(
     batch: ak.Array,
     first: int,
 ) -> None:
-    if dtype.kind not in "ui" or summed.size == 0:
+    if summed.size == 0 or dtype.kind not in "uif" or (dtype.kind == "f" and spec.weights):
         return
-    limit = int(np.iinfo(dtype).max)  # type: ignore[type-var]
+    exact = {2: 2**11, 4: 2**24, 8: 2**53}.get(dtype.itemsize, 0) if dtype.kind == "f" else 0
+    limit = exact or int(np.iinfo(dtype).max)  # type: ignore[type-var]
     top = int(np.argmax(summed))
     if summed[top] > limit:
         n_bins = int(np.prod(spec.shape))

@@ -175,6 +175,7 @@ class KM3NeTHDF5Source(Source):
             bad = start + int(np.argmax(n_items < 0))
             msg = f"{name}/_indices has a negative item count at event {bad}"
             raise FileFormatError(self.path, msg)
+        self._check_ranges(name, cols, index, n_items, start)
         offsets = offsets_from_counts(n_items)
         if len(index) == 0:
             flat = {c: group[c][0:0] for c in cols}
@@ -185,10 +186,32 @@ class KM3NeTHDF5Source(Source):
                 hi = lo + int(offsets[-1])
                 flat = {c: read_slice(group[c], lo, hi) for c in cols}
             else:  # gather event by event ranges, still without a Python loop per event
+                lo = int(index.min())
                 hi = int((index + n_items).max())
                 positions = np.repeat(index - lo - offsets[:-1], n_items) + np.arange(offsets[-1])
                 flat = {c: group[c][lo:hi][positions] for c in cols}
         return jagged_from_flat(flat, offsets)
+
+    def _check_ranges(
+        self,
+        name: str,
+        cols: list[str],
+        index: npt.NDArray[np.int64],
+        n_items: npt.NDArray[np.int64],
+        start: int,
+    ) -> None:
+        """Raise FileFormatError when an event's items lie outside its collection's columns."""
+        if not cols or len(index) == 0:
+            return
+        size = int(self._file[name][cols[0]].shape[0])
+        outside = (index < 0) | (index + n_items > size)
+        if np.any(outside):
+            i = int(np.argmax(outside))
+            msg = (
+                f"{name}/_indices: event {start + i} points at items {int(index[i])} to"
+                f" {int(index[i] + n_items[i])}, outside the {size} items of {name}/{cols[0]}"
+            )
+            raise FileFormatError(self.path, msg)
 
     def _table_group_ids(self, name: str) -> npt.NDArray[np.int64]:
         if name not in self._group_ids:

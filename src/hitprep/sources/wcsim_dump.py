@@ -170,6 +170,32 @@ class _DumpSource(Source):
     def _event_array(self, key: str, start: int, stop: int) -> npt.NDArray[Any]:
         raise NotImplementedError
 
+    def _num_pmts(self) -> int:
+        """PMTs of the file's geometry (0: the file has none to check against)."""
+        return 0
+
+    def _check_pmts(
+        self,
+        prefix: str,
+        offsets: npt.NDArray[np.int64],
+        flat: Mapping[str, npt.NDArray[Any]],
+        start: int,
+    ) -> None:
+        """Raise FileFormatError for a hit on a PMT the file's geometry does not have."""
+        pmt = flat.get(f"{prefix}_pmt")
+        n = self._num_pmts() if pmt is not None and len(pmt) else 0
+        if not n or pmt is None:
+            return
+        outside = (pmt < 0) | (pmt >= n)
+        if np.any(outside):
+            i = int(np.argmax(outside))
+            event = start + int(np.searchsorted(offsets, i, side="right")) - 1
+            msg = (
+                f"{prefix}_pmt: event {event} has a hit on PMT {int(pmt[i])}, outside"
+                f" 0..{n - 1} (the geometry's {n} PMTs)"
+            )
+            raise FileFormatError(self.path, msg)
+
     def _family(
         self, prefix: str, keys: list[str], start: int, stop: int
     ) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[Any]]]:
@@ -191,6 +217,7 @@ class _DumpSource(Source):
             if not keys:
                 continue
             offsets, flat = self._family(prefix, keys, start, stop)
+            self._check_pmts(prefix, offsets, flat, start)
             columns: dict[str, npt.NDArray[Any]] = {}
             for key, arr in flat.items():
                 columns.update(_split(key, arr, inside))
@@ -366,6 +393,9 @@ class WCSimH5Source(_DumpSource):
                     if off.shape != (self._n + 1,):
                         msg = f"{prefix}_offsets has shape {off.shape}, expected ({self._n + 1},)"
                         raise FileFormatError(self.path, msg)
+                    if int(off[0]) != 0:  # items before it would belong to no event
+                        msg = f"{prefix}_offsets starts at {int(off[0])}, not 0"
+                        raise FileFormatError(self.path, msg)
             for key in self._keys:
                 if field_name(key)[0] and not key.endswith("_offsets"):
                     self._check_family_size(key)
@@ -373,6 +403,9 @@ class WCSimH5Source(_DumpSource):
             self._file.close()
             raise
         self._geometry: TankGeometry | None = None
+
+    def _num_pmts(self) -> int:
+        return self.geometry.num_pmts if "geometry" in self._file else 0
 
     @property
     def geometry(self) -> TankGeometry:
@@ -418,6 +451,11 @@ class WCSimH5Source(_DumpSource):
             msg = f"{keys[0]} has no {name} dataset"
             raise FileFormatError(self.path, msg)
         offsets = np.asarray(self._slice(name, start, stop + 1), dtype=np.int64)
+        steps = np.diff(offsets)
+        if np.any(steps < 0):
+            i = int(np.argmax(steps < 0))
+            msg = f"{name} decreases at event {start + i} ({offsets[i]} to {offsets[i + 1]})"
+            raise FileFormatError(self.path, msg)
         first, last = int(offsets[0]), int(offsets[-1])
         out = {key: self._slice(key, first, last) for key in keys}
         return offsets - first, out
