@@ -23,17 +23,18 @@ install-docs: $(PY)
 
 # the documentation site (strict: a broken link or a reference that moved fails the build)
 docs: install-docs
-	$(VENV)/bin/mkdocs build --strict --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 demo: install
 	$(PY) -m hitprep.demo $(DEMO_DIR)
 
 lint: install-test
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks docs/hooks
+	$(VENV)/bin/ruff format --check src tests benchmarks docs/hooks
 
 typecheck: install-test
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy docs/hooks
 
 test: install-test lint typecheck
 	$(PY) -m pytest

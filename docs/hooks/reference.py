@@ -1,0 +1,216 @@
+"""MkDocs hook: the CLI and job-file reference pages, generated from the code at build time.
+
+- ``reference/cli.md``: every sub-command's ``--help``, from :func:`hitprep.cli.build_parser`.
+- ``reference/jobs.md``: every job section of :data:`hitprep.config.SECTIONS` with its keys,
+  types and defaults, as the validators check them (each validator is run on an empty table
+  and on every shipped preset's table while :func:`hitprep.jobs.check_keys` calls are
+  recorded), and the presets that use it.
+
+The pages exist only in the built site (``mkdocs build``); ``tests/test_docs.py`` builds them
+too, so a parser or validator that stops working fails the tests, not just the docs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import os
+import re
+import sys
+import tomllib
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+from hitprep import config as jobs
+from hitprep.cli import build_parser
+from hitprep.commands.toy import TOYS
+
+__all__ = ["cli_reference", "jobs_reference", "on_files"]
+
+#: width of the generated --help text
+COLUMNS = "96"
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+@contextlib.contextmanager
+def _columns() -> Iterator[None]:
+    """argparse wraps help text at ``$COLUMNS``: a fixed width for the pages."""
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = COLUMNS
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = saved
+
+
+def _help(parser: argparse.ArgumentParser) -> str:
+    with _columns():
+        return parser.format_help().rstrip()
+
+
+def cli_reference() -> str:
+    """Markdown of ``hitprep --help`` and each sub-command's ``--help``."""
+    parser = build_parser()
+    commands = _subcommands(parser)
+    lines = [
+        "# CLI reference",
+        "",
+        "Generated from the argument parsers (`hitprep.cli.build_parser`) when the site is built;",
+        "`hitprep COMMAND --help` prints the same. Job keys can be set on any converting command",
+        "with `--set section.key=value` (see the [job-file reference](jobs.md)).",
+        "",
+        "```text",
+        _help(parser),
+        "```",
+        "",
+    ]
+    for name, sub in commands.items():
+        lines += [f"## hitprep {name}", "", "```text", _help(sub), "```", ""]
+        if name == "toy":
+            for toy in TOYS:
+                lines += [f"### hitprep toy {toy}", "", "```text", _toy_help(toy), "```", ""]
+    return "\n".join(lines)
+
+
+def _toy_help(name: str) -> str:
+    """A toy's ``--help`` (each toy parses its own options)."""
+    module, _, function = TOYS[name].partition(":")
+    text = io.StringIO()
+    with _columns(), contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+        getattr(importlib.import_module(module), function)(["--help"])
+    return text.getvalue().rstrip()
+
+
+@contextlib.contextmanager
+def _recording_check_keys() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Record the ``(where, schema)`` of every :func:`jobs.check_keys` call."""
+    target = jobs.check_keys.__code__
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is target:
+            calls.append((frame.f_locals["where"], dict(frame.f_locals["schema"])))
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        yield calls
+    finally:
+        sys.setprofile(previous)
+
+
+def _presets() -> dict[str, dict[str, Any]]:
+    return {
+        path.stem: tomllib.loads(path.read_text()) for path in sorted(jobs.PRESETS.glob("*.toml"))
+    }
+
+
+def _probe(validate: Callable[[str, Any], Any], where: str, value: Any) -> None:
+    with contextlib.suppress(Exception):  # required keys missing: the schema is recorded anyway
+        validate(where, value)
+
+
+def _type_name(kind: Any) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+    names |= {"list": "array", "dict": "table"}
+    return " or ".join(names.get(k.__name__, k.__name__) for k in kinds)
+
+
+def _default(value: Any) -> str:
+    if value is None:
+        return "**required**"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, str):
+        return f'`"{value}"`' if value else '`""` (none)'
+    return f"`{value!r}`"
+
+
+def _section_schemas(name: str, presets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Sub-table path (``""`` for the section itself) -> schema, for one section."""
+    validate = jobs.SECTIONS[name]
+    tag = f"[{name}]"
+    with _recording_check_keys() as calls:
+        empties: tuple[Any, ...] = ({}, [{}])  # a table, or an array of tables
+        for empty in empties:
+            _probe(validate, tag, empty)
+        for raw in presets.values():
+            if name in raw:
+                _probe(validate, tag, raw[name])
+    out: dict[str, dict[str, Any]] = {}
+    for where, schema in calls:
+        sub = re.sub(r" #\d+", "", where[len(tag) :]).lstrip(".")
+        out.setdefault(sub, schema)
+    return out
+
+
+def _doc(name: str) -> str:
+    validate = jobs.SECTIONS[name]
+    doc = validate.__doc__ or ""
+    if "lazy_section" in validate.__qualname__ or not doc.strip():
+        return ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+def jobs_reference() -> str:
+    """Markdown of every job section, its keys, types, defaults and the presets using it."""
+    presets = _presets()
+    lines = [
+        "# Job-file reference",
+        "",
+        "Generated from the job validators (`hitprep.config.SECTIONS`) when the site is built.",
+        "A job is a TOML file (or a shipped preset: `hitprep presets`) made of these sections;",
+        "a section left out is not built, except `[source]` and `[output]`, which take their",
+        "defaults. Unknown keys are errors naming the nearest allowed key. Any key can be",
+        "overridden on the command line: `--set source.step=100 --set images.0.dtype=uint32`.",
+        "",
+    ]
+    for name in jobs.SECTIONS:
+        if name == "description":
+            lines += ["## `description`", "", "One line shown by `hitprep presets` (string).", ""]
+            continue
+        used = [p for p, raw in presets.items() if name in raw]
+        lines += [f"## `[{name}]`", ""]
+        if doc := _doc(name):
+            lines += [doc, ""]
+        schemas = _section_schemas(name, presets)
+        if not schemas:
+            lines += ["A free-form table; see the guide and the presets that use it.", ""]
+        for sub, schema in schemas.items():
+            if sub:
+                lines += [f"### `{name}.{sub}`", ""]
+            lines += ["| key | type | default |", "|---|---|---|"]
+            lines += [
+                f"| `{key}` | {_type_name(kind)} | {_default(default)} |"
+                for key, (kind, default) in schema.items()
+            ]
+            lines.append("")
+        if used:
+            lines += ["Used by the presets " + ", ".join(f"`{p}`" for p in used) + ".", ""]
+    return "\n".join(lines)
+
+
+#: generated page -> its builder
+PAGES = {"reference/cli.md": cli_reference, "reference/jobs.md": jobs_reference}
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """MkDocs hook: add the generated pages to the site."""
+    from mkdocs.structure.files import File
+
+    for uri, build in PAGES.items():
+        files.append(File.generated(config, uri, content=build()))
+    return files
