@@ -1,7 +1,16 @@
-"""Describe a ROOT or HDF5 file: trees, branches, datasets, shapes, dtypes, event/hit counts."""
+"""Describe what hitprep reads or writes: ROOT and HDF5 files (trees, branches, datasets,
+shapes, dtypes, attributes, event/hit counts), CSV files and folders, checkpoints and
+training runs.
+
+Example:
+    >>> from hitprep.tools.inspect import matches
+    >>> matches("Jet_pt", "Jet_*"), matches("Muon_pt", "Jet_*"), matches("x", None)
+    (True, False, True)
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from pathlib import Path
 from typing import Any
@@ -11,34 +20,134 @@ import numpy as np
 
 from hitprep.errors import FileFormatError
 
-__all__ = ["describe"]
+__all__ = ["describe", "matches"]
+
+#: a tree with more branches than this is summarised by collection unless a filter is given
+COMPACT_BRANCHES = 60
+#: attribute values longer than this are cut (job texts, provenance JSON)
+ATTR_CHARS = 100
+#: attributes shown in the header, not beside each dataset
+_FILE_ATTRS = ("hitprep_version", "timestamp", "command")
 
 
-def describe(path: str | Path) -> str:
-    """A human-readable listing of ``path`` (ROOT or HDF5).
+def matches(name: str, pattern: str | None) -> bool:
+    """Whether a dataset or branch name matches a shell-style pattern (no pattern: all)."""
+    return pattern is None or fnmatch.fnmatchcase(name, pattern)
+
+
+def describe(path: str | Path, *, pattern: str | None = None) -> str:
+    """A human-readable listing of ``path``.
+
+    Args:
+        path: a ROOT or HDF5 file, a CSV file, a checkpoint (``best.pt``), a training run
+            folder or a folder of inputs (ACTS / TrackML CSV).
+        pattern: list only datasets or branches whose name matches this shell-style pattern
+            (``"Jet_*"``); without it, trees of many branches are summarised by collection.
 
     Raises:
-        FileFormatError: the file is neither, or is unreadable.
+        FileFormatError: no such file, or a kind hitprep does not read.
     """
     p = Path(path)
     if not p.exists():
         raise FileFormatError(p, "no such file")
+    if p.is_dir():
+        return _describe_folder(p, pattern)
+    if p.suffix.lower() == ".csv":
+        return _describe_csv(p)
     with p.open("rb") as fh:
         magic = fh.read(8)
     if magic.startswith(b"\x89HDF"):
-        return _describe_hdf5(p)
+        return _describe_hdf5(p, pattern)
     if magic.startswith(b"root"):
-        return _describe_root(p)
-    raise FileFormatError(p, "neither HDF5 nor ROOT (unknown file signature)")
+        return _describe_root(p, pattern)
+    if magic.startswith(b"PK\x03\x04") and p.suffix in (".pt", ".pth"):
+        return _describe_checkpoint(p)
+    msg = "not a file hitprep reads (HDF5, ROOT, CSV, a .pt checkpoint or a folder of them)"
+    raise FileFormatError(p, msg)
 
 
-def _describe_hdf5(path: Path) -> str:
+def _describe_folder(path: Path, pattern: str | None) -> str:
+    """A run folder (checkpoints, history) or a folder of inputs, file by file."""
+    entries = sorted(e for e in path.iterdir() if not e.name.startswith("."))
+    lines = [f"{path}/ (folder, {len(entries)} entries)"]
+    for entry in entries:
+        if entry.is_dir():
+            lines.append(f"  {entry.name}/")
+        elif entry.name == "history.json":
+            lines += [f"  {entry.name}", *_history_lines(entry)]
+        elif entry.suffix.lower() in (".csv", ".h5", ".hdf5", ".root", ".pt"):
+            body = describe(entry, pattern=pattern).splitlines()
+            lines += [f"  {body[0].removeprefix(str(path) + '/')}"]
+            lines += [f"  {line}" for line in body[1:]]
+        else:
+            lines.append(f"  {entry.name} ({entry.stat().st_size:,} bytes)")
+    return "\n".join(lines)
+
+
+def _describe_csv(path: Path) -> str:
+    with path.open() as fh:
+        header = fh.readline().strip()
+        rows = sum(1 for _ in fh)
+    columns = header.split(",")
+    return (
+        f"{path} (CSV, {path.stat().st_size:,} bytes, {rows:,} rows)\n"
+        f"  {len(columns)} columns: {', '.join(columns)}"
+    )
+
+
+def _history_lines(path: Path) -> list[str]:
+    try:
+        history = json.loads(path.read_text())
+    except ValueError:
+        return ["    (not JSON)"]
+    rows = history if isinstance(history, list) else history.get("epochs", [])
+    if not rows:
+        return ["    no epochs"]
+    last = rows[-1]
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float))
+    return [f"    {_count(len(rows), 'epoch')}; last: {shown}"]
+
+
+def _describe_checkpoint(path: Path) -> str:
+    from hitprep.ml.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    params = sum(int(t.numel()) for t in ckpt.model.parameters())
+    lines = [
+        f"{path} (checkpoint, {path.stat().st_size:,} bytes)",
+        f"  model: {ckpt.model_name}, {params:,} parameters",
+        f"  trained: {_count(ckpt.epoch, 'epoch')} on {ckpt.config.data.get('path') or '?'}",
+        f"  label: {ckpt.config.data.get('label') or ckpt.config.data.get('targets')}",
+        f"  inputs: {_attr_text(ckpt.schema)}",
+    ]
+    return "\n".join(lines)
+
+
+def _count(n: int, word: str) -> str:
+    """``1 epoch``, ``2 epochs``."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _attr_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    text = " ".join(str(value).split())
+    return text if len(text) <= ATTR_CHARS else text[: ATTR_CHARS - 3] + "..."
+
+
+def _attr_lines(attrs: Any, indent: str) -> list[str]:
+    return [f"{indent}@{key}: {_attr_text(attrs[key])}" for key in attrs if key not in _FILE_ATTRS]
+
+
+def _describe_hdf5(path: Path, pattern: str | None = None) -> str:
     import hdf5plugin  # noqa: F401  (Blosc-compressed km3pipe files)
 
     lines = [f"{path} (HDF5, {path.stat().st_size:,} bytes)"]
     try:
         with h5py.File(path, "r") as f:
-            for key in ("hitprep_version", "timestamp", "command"):
+            for key in _FILE_ATTRS:
                 if key in f.attrs:
                     lines.append(f"  {key}: {f.attrs[key]}")
             if "accounting" in f.attrs:
@@ -50,11 +159,12 @@ def _describe_hdf5(path: Path) -> str:
                 )
 
             def visit(name: str, obj: object) -> None:
-                if name.startswith("_i_"):
+                if name.startswith("_i_") or not matches(name, pattern):
                     return
                 if isinstance(obj, h5py.Dataset):
                     comp = f", {obj.compression}" if obj.compression else ""
                     lines.append(f"  {name}: {obj.shape} {obj.dtype}{comp}")
+                    lines.extend(_attr_lines(obj.attrs, "    "))
                     if (
                         name.endswith("_indices")
                         and obj.dtype.names
@@ -71,7 +181,7 @@ def _describe_hdf5(path: Path) -> str:
     return "\n".join(lines)
 
 
-def _describe_root(path: Path) -> str:
+def _describe_root(path: Path, pattern: str | None = None) -> str:
     import uproot
 
     lines = [f"{path} (ROOT, {path.stat().st_size:,} bytes)"]
@@ -86,19 +196,33 @@ def _describe_root(path: Path) -> str:
                 obj = f[key]
                 lines.append(f"    entries: {obj.num_entries}")
                 if cls == "TTree":
-                    for name, branch in obj.iteritems(recursive=True):
-                        try:
-                            kind = branch.typename
-                        except Exception:  # uproot cannot describe some streamed objects
-                            kind = "?"
-                        lines.append(f"    {name}: {kind}")
-                    lines.extend(_collection_lines(obj))
+                    lines.extend(_branch_lines(obj, pattern))
+                    if pattern is None:
+                        lines.extend(_collection_lines(obj))
                 else:
                     for name in obj:
                         lines.append(f"    {name}")
     except Exception as err:  # uproot raises many kinds on broken files
         raise FileFormatError(path, f"cannot read as ROOT: {err}") from err
     return "\n".join(lines)
+
+
+def _branch_lines(tree: Any, pattern: str | None) -> list[str]:
+    """Each branch with its type; a tree of many branches without a pattern: a count only."""
+    branches = [(n, b) for n, b in tree.iteritems(recursive=True) if matches(n, pattern)]
+    if pattern is None and len(branches) > COMPACT_BRANCHES:
+        return [
+            f"    {len(branches):,} branches (list them with --filter PATTERN, e.g. --filter"
+            " 'Jet_*', or --filter '*' for all)"
+        ]
+    lines = []
+    for name, branch in branches:
+        try:
+            kind = branch.typename
+        except Exception:  # uproot cannot describe some streamed objects
+            kind = "?"
+        lines.append(f"    {name}: {kind}")
+    return lines
 
 
 def _collection_lines(tree: Any) -> list[str]:
