@@ -39,6 +39,7 @@ COMMANDS = [
     "export",
     "mix",
     "display",
+    "watchmal-files",
 ]
 
 
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"hitprep.commands.{name}")
+        module = importlib.import_module(f"hitprep.commands.{name.replace('-', '_')}")
         module.add_parser(sub)
     return parser
 

@@ -60,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(msg)
         overrides.append(f"graph.layout={args.layout}")
     job = load_job(args.job, overrides=overrides)
+    from hitprep.watchmal_files import job_side_files
+
+    side_files = job_side_files(job, args.inputs, args.output, overwrite=args.overwrite)
     summary = convert(
         job,
         args.inputs,
@@ -72,5 +75,8 @@ def run(args: argparse.Namespace) -> int:
         **scale_out_options(args),
     )
     print(summary.line())
+    written = [] if summary.failed else side_files()  # [watchmal] side_files
+    if written:
+        print(f"WatChMaL side files: {', '.join(str(p) for p in written)}")
     print_failures("convert", summary.failure_lines())
     return 3 if summary.failed else 0

@@ -39,6 +39,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--files", action="store_true", help="write the events, not index files")
     p.add_argument("-o", "--prefix", help="output prefix (default: the input without .h5)")
     p.add_argument("--max-ram", default="1GB", help="memory per block of events (--files)")
+    p.add_argument(
+        "--format",
+        choices=["hitprep", "watchmal"],
+        default="hitprep",
+        help="watchmal: one <prefix>_idxs.npz with train_idxs/val_idxs/test_idxs (WatChMaL's)",
+    )
     add_output_options(p, replaces="existing outputs", progress=False)
     p.set_defaults(run=run)
 
@@ -46,6 +52,16 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from hitprep.tools.split import split
 
+    if args.format == "watchmal":
+        from hitprep.watchmal_split import write_split_indices
+
+        names = args.names.split(",") if args.names else None
+        path, sizes = write_split_indices(
+            args.input, args.fractions, names=names, by=args.by, seed=args.seed,
+            prefix=args.prefix, overwrite=args.overwrite,
+        )  # fmt: skip
+        print(f"{path}: " + ", ".join(f"{k}_idxs: {n}" for k, n in sizes.items()))
+        return 0
     summary = split(
         args.input,
         args.fractions,

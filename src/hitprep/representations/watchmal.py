@@ -56,6 +56,7 @@ __all__ = ["SCHEMA", "WatchmalRepresentation", "build_representations", "check_s
 SCHEMA: dict[str, tuple[Any, Any]] = {
     "layout": (str, "contiguous"),
     "hits": (bool, True),
+    "side_files": (bool, False),  # convert writes WatChMaL's npz side files (watchmal_files)
 }
 _LAYOUTS = ("contiguous", "compressed")
 _STR = h5py.string_dtype()
