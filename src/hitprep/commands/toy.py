@@ -18,6 +18,7 @@ TOYS: dict[str, str] = {
     "wcsim": "hitprep.toys.wcsim:cli_main",
     "ldmx": "hitprep.toys.ldmx:cli_main",
     "acts": "hitprep.toys.acts:cli_main",
+    "heptrkx": "hitprep.toys.heptrkx:cli_main",
 }
 
 

@@ -43,6 +43,7 @@ from hitprep.runners.tasks import (
     run_range,
     task_key,
 )
+from hitprep.sources import numbered_across_files
 
 __all__ = ["FAILED_REASON", "Summary", "TaskFailure", "convert", "plan_tasks"]
 
@@ -136,13 +137,16 @@ def plan_tasks(
     tasks: list[Task] = []
     for file_index, path in enumerate(paths):
         ranges: list[tuple[int, int | None]] = [(0, None)]
+        fmt = spec.job.source["format"]
+        before = tuple(paths[:file_index]) if numbered_across_files(path, fmt) else ()
         if task_events is not None:
-            with open_input(spec.job, path) as source:
+            with open_input(spec.job, path, before=before) as source:
                 n = source.num_events
             ranges = [(a, min(a + task_events, n)) for a in range(0, n, task_events)] or [(0, 0)]
         for start, stop in ranges:
-            task = Task(len(tasks), file_index, path, start, stop)
-            tasks.append(Task(task.index, file_index, path, start, stop, task_key(spec.key, task)))
+            task = Task(len(tasks), file_index, path, start, stop, before=before)
+            key = task_key(spec.key, task)
+            tasks.append(Task(task.index, file_index, path, start, stop, key, before))
     return tasks
 
 

@@ -64,6 +64,8 @@ class Task:
         start: first entry.
         stop: one past the last entry, or ``None`` for the end of the file.
         key: hash of the job, the input (path, size, mtime) and the range.
+        before: the inputs before this one, for formats whose event ids continue
+            across files (``hitprep.sources.numbered_across_files``); else empty.
     """
 
     index: int
@@ -72,6 +74,7 @@ class Task:
     start: int = 0
     stop: int | None = None
     key: str = ""
+    before: tuple[Path, ...] = ()
 
     def describe(self) -> str:
         """The input, and the entry range when the task is part of a file."""
@@ -155,6 +158,7 @@ def task_key(job_key: str, task: Task) -> str:
             "input": file_identity(task.path),
             "file_index": task.file_index,
             "range": [task.start, task.stop],
+            **({"before": [file_identity(p) for p in task.before]} if task.before else {}),
         },
         sort_keys=True,
     )
@@ -173,10 +177,10 @@ def output_sink(job: Job, path: Path, *, overwrite: bool) -> HDF5Sink:
     )
 
 
-def open_input(job: Job, path: Path) -> Source:
-    """Open one input with the job's ``[source]`` options."""
+def open_input(job: Job, path: Path, *, before: tuple[Path, ...] = ()) -> Source:
+    """Open one input with the job's ``[source]`` options (``before``: see :class:`Task`)."""
     src = job.source
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"previous": before} if before else {}
     for name in ("tree", "collections", "groups"):
         if src.get(name):
             options[name] = src[name]
@@ -195,7 +199,7 @@ def run_range(
     Returns:
         The number of events in the input file.
     """
-    with open_input(spec.job, task.path) as source:
+    with open_input(spec.job, task.path, before=task.before) as source:
         wanted = pipeline.fields_for(source)
         end = source.num_events if task.stop is None else min(task.stop, source.num_events)
         report(task.index, "start", max(end - task.start, 0))

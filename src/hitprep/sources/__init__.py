@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hitprep.errors import ConfigError, FileFormatError
+from hitprep.errors import ConfigError, FileFormatError, KeyInFileError
 from hitprep.sources.base import Source
 
-__all__ = ["FORMATS", "Source", "detect_format", "open_source"]
+__all__ = ["FORMATS", "Source", "detect_format", "numbered_across_files", "open_source"]
 
 #: format name -> "module:Class", imported only when used (keeps start-up fast)
 FORMATS: dict[str, str] = {
@@ -19,11 +21,25 @@ FORMATS: dict[str, str] = {
     "root_tree": "hitprep.sources.root_tree:RootTreeSource",
     "ldmx_ecal": "hitprep.sources.ldmx:LdmxEcalSource",
     "acts_csv": "hitprep.sources.acts_csv:ActsCsvSource",
+    "heptrkx": "hitprep.sources.heptrkx:HeptrkxDumpSource",
     "trackml": "hitprep.sources.trackml:TrackMLSource",
     "wcsim": "hitprep.sources.wcsim:WCSimSource",
     "wcsim_npz": "hitprep.sources.wcsim_dump:WCSimNpzSource",
     "wcsim_h5": "hitprep.sources.wcsim_dump:WCSimH5Source",
 }
+
+
+#: formats whose event ids continue across the files of a job (told by ``previous=``)
+NUMBERED_ACROSS_FILES = frozenset({"heptrkx"})
+
+
+def numbered_across_files(path: str | Path, format: str = "auto") -> bool:
+    """Whether ``path``'s event ids continue from the files before it (HEPTrkX dumps)."""
+    if format == "auto":
+        if Path(path).suffix.lower() != ".csv":
+            return False
+        format = detect_format(path)
+    return format in NUMBERED_ACROSS_FILES
 
 
 def _source_class(name: str) -> type[Source]:
@@ -45,7 +61,8 @@ def detect_format(path: str | Path) -> str:
     other ROOT files as a generic TTree. HDF5 files marked ``hitprep_format =
     "wcsim_dump"`` and ``.npz`` files with ``event_id`` and ``digi_hit_pmt`` (or
     ``true_hit_pmt``) are WCSim event dumps. ROOT files with a tree ``ecalHits``
-    are LDMX hit files; ``clusters_K.csv`` files are ACTS CSV dumps; directories
+    are LDMX hit files; ``clusters_K.csv`` files are ACTS CSV dumps, headed
+    (``acts_csv``) or of literal lists (``heptrkx``, told by content); directories
     and ``event#########-hits.csv`` files are TrackML events.
     """
     p = Path(path)
@@ -56,7 +73,9 @@ def detect_format(path: str | Path) -> str:
         if p.is_dir() or re.fullmatch(r"event\d+-hits\.csv", p.name):
             return "trackml"
         if p.name.startswith("clusters"):
-            return "acts_csv"
+            from hitprep.sources.heptrkx import is_dump
+
+            return "heptrkx" if is_dump(p) else "acts_csv"
         msg = "CSV file of unknown layout (ACTS hits are clusters_K.csv); give the format"
         raise FileFormatError(p, msg)
     with p.open("rb") as fh:
@@ -113,10 +132,35 @@ def open_source(path: str | Path, *, format: str = "auto", **options: Any) -> So
     Args:
         path: input file.
         format: one of :data:`FORMATS` or ``"auto"``.
-        **options: passed to the source class (e.g. ``tree=`` for ``root_tree``).
+        **options: passed to the source class (e.g. ``tree=`` for ``root_tree``). A
+            format that does not define collections by option takes ``collections=``
+            as the collections its files must have (a missing one raises
+            KeyInFileError); any other option it does not take raises ConfigError.
 
     Returns:
         An open :class:`Source`.
     """
     name = detect_format(path) if format == "auto" else format
-    return _source_class(name)(path, **options)
+    cls = _source_class(name)
+    takes = set(inspect.signature(cls.__init__).parameters) - {"self", "path"}
+    required = options.pop("collections", None) if "collections" not in takes else None
+    unknown = sorted(set(options) - takes)
+    if unknown:
+        msg = (
+            f"{path}: source format {name!r} takes no option {', '.join(map(repr, unknown))};"
+            f" it takes: {', '.join(sorted(takes)) or 'none'}"
+        )
+        raise ConfigError(msg)
+    source = cls(path, **options)
+    if required:
+        _check_collections(source, required)
+    return source
+
+
+def _check_collections(source: Source, names: Sequence[str]) -> None:
+    """Raise KeyInFileError for the first of ``names`` that is no collection of ``source``."""
+    have = sorted({f.partition(".")[0] for f in source.fields() if "." in f})
+    for name in names:
+        if name not in have:
+            source.close()
+            raise KeyInFileError(name, file=source.path, available=have, what="collection")
