@@ -174,3 +174,20 @@ def test_wcsim_offsets_that_lose_hits(
     assert str(wcsim_dump) in result.stderr
     assert re.search(message, result.stderr), result.stderr
     assert not out.exists()
+
+
+def test_trackml_event_without_its_hits_file_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "trackml"
+    assert main(["toy", "acts", "-n", "3", "--layout", "trackml", "-o", str(folder)]) == 0
+    (folder / "event000001001-hits.csv").unlink()
+    out = tmp_path / "out.h5"
+    capsys.readouterr()
+    assert main(["convert", "acts_barrel_trigger", str(folder), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"hitprep convert: error: {folder}: event event000001001 has no"
+        " event000001001-hits.csv; it would be lost"
+    )
+    assert not out.exists()

@@ -77,6 +77,7 @@ def find_events(path: str | Path) -> list[tuple[int, Path]]:
             msg = "directory holds no TrackML events (event#########-hits.csv)"
             raise FileFormatError(p, msg)
         events = [(int(m.group(1)), f.with_name(f.name[: -len("-hits.csv")])) for m, f in found]
+        _check_complete(p, {prefix.name for _, prefix in events})
         return sorted(events)
     match = _EVENT.match(p.name)
     if match and p.is_file():
@@ -87,6 +88,22 @@ def find_events(path: str | Path) -> list[tuple[int, Path]]:
         return [(int(number.group(1)), p)]
     msg = "not a TrackML event: expected a directory, event#########-hits.csv or its prefix"
     raise FileFormatError(p, msg)
+
+
+_ANY_PART = re.compile(r"^(event\d+)-(hits|truth|particles|cells)\.csv$")
+
+
+def _check_complete(folder: Path, with_hits: set[str]) -> None:
+    """Raise FileFormatError for an event of ``folder`` that has files but no ``-hits.csv``.
+
+    Such an event would otherwise vanish from the output without a count.
+    """
+    others = {m.group(1) for f in folder.iterdir() if (m := _ANY_PART.match(f.name))}
+    lacking = sorted(others - with_hits)
+    if lacking:
+        more = f" (and {len(lacking) - 1} more)" if len(lacking) > 1 else ""
+        msg = f"event {lacking[0]} has no {lacking[0]}-hits.csv{more}; it would be lost"
+        raise FileFormatError(folder, msg)
 
 
 class TrackMLSource(Source):

@@ -231,6 +231,9 @@ def apply_generator(
         span = f"{where} rows {first_row + start}:{first_row + stop}"
         try:
             result = generator.function(conditioning[start:stop], noise[start:stop])
+        except SystemExit as err:  # sys.exit() in a model ends the model, not the run
+            msg = f"{span}: model {generator.name!r} called sys.exit({err.code!r})"
+            raise ModelError(msg) from err
         except Exception as err:
             msg = f"{span}: model {generator.name!r} failed: {type(err).__name__}: {err}"
             raise ModelError(msg) from err

@@ -155,7 +155,17 @@ def _cast(
     ``entries`` gives the input entry of each row, for the error messages.
     """
     if dtype.kind == "f":
-        return values.astype(dtype)
+        with np.errstate(over="ignore"):  # overflow is found and reported below
+            cast = values.astype(dtype)
+        overflow = ~np.isfinite(cast) & np.isfinite(values)
+        if overflow.any():  # finite in float64, infinite in the branch: never written
+            bad = int(np.flatnonzero(overflow)[0])
+            msg = (
+                f"{where} is {values[bad]:g} for an object of input entry {entries[bad]},"
+                f" beyond what a {dtype} branch holds (it would be written as inf)"
+            )
+            raise CountOverflowError(msg)
+        return cast
     if not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         msg = (
