@@ -198,3 +198,18 @@ def trained_run(toy_images: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     run = tmp_path_factory.mktemp("trained") / "run"
     train(cfg, run, log=lambda line: None)
     return run
+
+
+@pytest.fixture(scope="session")
+def wcsim_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``hitprep convert wcsim_grid`` of 1000 toy WCSim events (barrel images only): e, mu,
+    gamma labels and WatChMaL's per-event ``energies``, ``positions``, ``angles``."""
+    from hitprep.config import load_job
+    from hitprep.runners import convert
+    from hitprep.toys.wcsim import write_dump
+
+    base = tmp_path_factory.mktemp("wcsim")
+    toy = write_dump(base / "toy.h5", 1000, seed=11, true_hits=False)
+    out = base / "grid.h5"
+    convert(load_job("wcsim_grid", overrides=['pmt_grid.regions=["barrel"]']), [toy], out)
+    return out

@@ -33,7 +33,9 @@ def test_metrics_of_the_test_split(trained_run: Path, toy_images: Path, tmp_path
     assert stored == report.metrics
     assert stored["n_events"] == 60 and stored["signal"] == 1
     assert stored["auc"] > 0.8
-    assert {p.name for p in report.plots} == {"roc.png", "roc.pdf", "scores.png", "scores.pdf"}
+    names = {"roc", "roc_log", "scores", "confusion", "roc_per_mass", "roc_log_per_mass"}
+    assert {p.name for p in report.plots} == {f"{n}.{e}" for n in names for e in ("png", "pdf")}
+    assert stored["view"] == "class 1 vs class 0" and stored["group_field"] == "mass"
     # per mass: the three toy masses, every test event in one of them
     per_mass = stored["per_mass"]
     assert sorted(per_mass, key=float) == ["10", "50", "100"]

@@ -41,6 +41,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data", metavar="FILE.h5", help="training data (data.path)")
     p.add_argument("--label", metavar="FIELD", help="label field of y or dataset (data.label)")
     p.add_argument(
+        "--target",
+        metavar="FIELD[,FIELD...]",
+        help=(
+            "regress these instead of classifying (data.targets): fields of y or per-event"
+            " datasets, e.g. log10:energies,positions,direction:angles"
+        ),
+    )
+    p.add_argument(
         "--model",
         metavar="NAME",
         help="auto, convnet, convnet_extra, multivolume or pointnet (model.name)",
@@ -73,6 +81,9 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
         value = getattr(args, flag)
         if value is not None:
             items.append(f"{key}={json.dumps(value)}")
+    if args.target is not None:
+        targets = [t.strip() for t in args.target.split(",") if t.strip()]
+        items.append(f"data.targets={json.dumps(targets)}")
     return items
 
 

@@ -8,6 +8,8 @@ images in ``x`` and a label field in ``y`` trains as it is. A full file::
     kind = "auto"            # images | graph | watchmal (auto: from the datasets present)
     inputs = ["x"]           # image datasets (several: one conv tower each), or the node dataset
     label = "label"          # field of `y` or a top-level dataset (auto: label, labels, ...)
+    targets = []             # regression instead: ["log10:energies", "direction:angles"]
+    class_names = []         # names of the classes, in class order (plots, summaries)
     classes = [0, 1]         # label values to train on, in class order (default: all present)
     signal = 1               # the class judged as signal by `evaluate` (default: the last)
     extras = ["mass"]        # scalar inputs joined before the dense layers
@@ -34,6 +36,7 @@ images in ``x`` and a label field in ``y`` trains as it is. A full file::
     optimizer = "adam"       # adam | adamw | sgd
     seed = 0
     patience = 5             # early stopping on validation loss (0: off)
+    loss = "auto"            # auto (cross-entropy; MSE for targets) | mse | huber
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ _DATA: Schema = {
     "kind": (str, "auto"),
     "inputs": (list, []),
     "label": (str, ""),
+    "targets": (list, []),
+    "class_names": (list, []),
     "classes": (list, []),
     "signal": ((int, str), ""),
     "extras": (list, []),
@@ -100,6 +105,7 @@ _TRAIN: Schema = {
     "num_workers": (int, 0),
     "shuffle": (str, "auto"),
     "norm_events": (int, 10000),
+    "loss": (str, "auto"),
 }
 
 #: section -> {key: (type, default)}
@@ -112,6 +118,7 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("model", "name"): ("auto", "convnet", "convnet_extra", "multivolume", "pointnet"),
     ("train", "optimizer"): ("adam", "adamw", "sgd"),
     ("train", "shuffle"): ("auto", "events", "chunks"),
+    ("train", "loss"): ("auto", "mse", "huber"),
 }
 
 _POSITIVE = {
@@ -238,6 +245,13 @@ def _check_values(where: str, tables: dict[str, dict[str, Any]]) -> None:
         raise ConfigError(msg)
     _check_list(where, "data", "inputs", data["inputs"], str)
     _check_list(where, "data", "extras", data["extras"], str)
+    _check_list(where, "data", "targets", data["targets"], str)
+    _check_list(where, "data", "class_names", data["class_names"], str)
+    if data["targets"]:
+        from hitprep.ml.targets import parse_target
+
+        for text in data["targets"]:
+            parse_target(text)
     _check_list(where, "data", "features", data["features"], str)
     _check_list(where, "data", "grid_channels", data["grid_channels"], str)
     _check_list(where, "data", "classes", data["classes"], int)

@@ -14,6 +14,7 @@ from hitprep.ml.datasets import EventDataset
 from hitprep.ml.graphs import GraphDataset, is_graph
 from hitprep.ml.h5io import column_names, open_h5
 from hitprep.ml.images import ImageDataset
+from hitprep.ml.targets import parse_target
 from hitprep.ml.watchmal import WatchmalDataset, is_watchmal
 
 __all__ = ["default_inputs", "detect_kind", "open_dataset", "resolve_label"]
@@ -82,6 +83,7 @@ def open_dataset(
     labels: bool = True,
     classes: Sequence[int] | None = None,
     in_memory: bool | str | None = None,
+    fixed_extras: Mapping[str, float] | None = None,
 ) -> EventDataset:
     """The dataset the ``[data]`` table describes, over ``path`` (default ``data["path"]``).
 
@@ -89,9 +91,11 @@ def open_dataset(
         data: validated ``[data]`` table (:class:`hitprep.ml.config.TrainConfig`).
         path: data file (overrides ``data["path"]``).
         rows: file rows to serve (a split).
-        labels: read the label field (False for prediction).
+        labels: read the label field, or the regression targets when ``data["targets"]``
+            names some (False for prediction).
         classes: class values (default ``data["classes"]``, else all in the file).
         in_memory: overrides ``data["in_memory"]``.
+        fixed_extras: extra inputs given a value instead of read from the file.
 
     Raises:
         ConfigError: no data file, a kind that does not fit the file, missing options.
@@ -107,11 +111,14 @@ def open_dataset(
         if kind == "images" and not inputs:
             inputs = default_inputs(f)
         label = None
-        if labels:
+        if labels and not data["targets"]:
             default = "labels" if kind == "watchmal" and not data["label"] else data["label"]
             label = resolve_label(f, default)
     wanted = classes if classes is not None else (list(data["classes"]) or None)
+    targets = [parse_target(t) for t in data["targets"]] if labels else []
     common: dict[str, Any] = {
+        "targets": targets,
+        "fixed_extras": fixed_extras,
         "rows": rows,
         "label": label,
         "classes": wanted,

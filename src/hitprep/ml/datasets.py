@@ -12,7 +12,7 @@ Images (:mod:`hitprep.ml.images`), graphs (:mod:`hitprep.ml.graphs`) and WatChMa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from hitprep.errors import ConfigError, FileFormatError
 from hitprep.ml.h5io import ChunkCache, LazyFile, read_column, read_rows
 from hitprep.ml.schema import InputSpec, Schema
+from hitprep.ml.targets import TargetSpec, read_targets
 
 __all__ = [
     "Batch",
@@ -33,7 +34,7 @@ __all__ = [
     "select_classes",
 ]
 
-#: a batch (or one event): inputs by name, ``label``, ``extras``, ``mask``, ``row``
+#: a batch (or one event): inputs by name, ``label`` or ``target``, ``extras``, ``mask``, ``row``
 Batch = dict[str, torch.Tensor]
 
 #: ``in_memory="auto"`` loads the data when they take at most this many bytes
@@ -52,8 +53,8 @@ def select_classes(
     """
     if values.dtype.kind == "f" and not np.all(np.isfinite(values) & (values == np.round(values))):
         msg = (
-            f"{file}: label {label!r} has non-integer values; hitprep trains classifiers,"
-            " so choose a field that holds class numbers"
+            f"{file}: label {label!r} has non-integer values; a label holds class numbers"
+            f" (to regress {label!r}, give it as a target: --target {label})"
         )
         raise ConfigError(msg)
     ints = values.astype(np.int64)
@@ -81,6 +82,9 @@ class EventDataset(Dataset[Batch]):
         classes: label values kept, in class order (default: all values in the file);
             rows with other labels are dropped and counted in :attr:`excluded`.
         extras: scalar inputs (fields of ``y`` or top-level datasets).
+        targets: regression targets (:mod:`hitprep.ml.targets`), instead of a label.
+        fixed_extras: values of extra inputs given rather than read (e.g. a mass
+            hypothesis for a file without a mass field); see :meth:`set_extra`.
         in_memory: load the rows' data into memory at construction
             (``"auto"``: when they take at most 1 GiB).
     """
@@ -95,6 +99,8 @@ class EventDataset(Dataset[Batch]):
         label: str | None = None,
         classes: Sequence[int] | None = None,
         extras: Sequence[str] = (),
+        targets: Sequence[TargetSpec] = (),
+        fixed_extras: Mapping[str, float] | None = None,
         in_memory: bool | str = False,
     ) -> None:
         self.path = Path(path)
@@ -120,10 +126,25 @@ class EventDataset(Dataset[Batch]):
             chosen = chosen[keep]
             self.targets = index[chosen]
         self.rows = chosen
+        self.target_specs: tuple[TargetSpec, ...] = ()
+        self.target_values: npt.NDArray[np.float32] | None = None
+        if targets:
+            self.target_specs, values = read_targets(f, targets, n_rows=n)
+            self.target_values = values[chosen]
         self.extras = tuple(extras)
         self.extra_values: npt.NDArray[np.float32] | None = None
+        fixed = dict(fixed_extras or {})
+        unknown = sorted(set(fixed) - set(self.extras))
+        if unknown:
+            msg = f"extra input {unknown[0]!r} is not one the model takes ({list(self.extras)})"
+            raise ConfigError(msg)
         if self.extras:
-            cols = [read_column(f, e, n_rows=n, what="extra input")[chosen] for e in self.extras]
+            cols = [
+                np.full(len(chosen), fixed[e])
+                if e in fixed
+                else read_column(f, e, n_rows=n, what="extra input")[chosen]
+                for e in self.extras
+            ]
             self.extra_values = np.stack(cols, axis=1).astype(np.float32)
         if in_memory == "auto":
             in_memory = self.nbytes() <= MEMORY_BUDGET
@@ -184,6 +205,8 @@ class EventDataset(Dataset[Batch]):
         batch["row"] = torch.from_numpy(rows)
         if self.targets is not None:
             batch["label"] = torch.from_numpy(self.targets[positions])
+        if self.target_values is not None:
+            batch["target"] = torch.from_numpy(self.target_values[positions])
         if self.extra_values is not None:
             batch["extras"] = torch.from_numpy(self.extra_values[positions])
         return batch
@@ -203,7 +226,32 @@ class EventDataset(Dataset[Batch]):
             classes=self.classes,
             signal=signal,
             transform=transform,
+            targets=self.target_specs,
         )
+
+    def set_extra(self, name: str, value: float) -> None:
+        """Give every event the extra input ``name`` = ``value`` (a hypothesis to score)."""
+        if self.extra_values is None or name not in self.extras:
+            msg = f"extra input {name!r} is not one the model takes ({list(self.extras)})"
+            raise ConfigError(msg)
+        self.extra_values[:, self.extras.index(name)] = value
+
+    def target_statistics(self) -> tuple[TargetSpec, ...]:
+        """The targets with the mean and std of each value column over this dataset's rows
+        (directions keep mean 0 and std 1: they are unit vectors)."""
+        out = []
+        start = 0
+        values = self.target_values if self.target_values is not None else np.zeros((0, 0))
+        for spec in self.target_specs:
+            cols = values[:, start : start + spec.size].astype(np.float64)
+            start += spec.size
+            if spec.is_direction or len(cols) == 0:
+                out.append(spec.with_stats([0.0] * spec.size, [1.0] * spec.size))
+                continue
+            std = cols.std(axis=0)
+            std = np.where(std > 1e-12 * np.maximum(np.abs(cols.mean(axis=0)), 1.0), std, 1.0)
+            out.append(spec.with_stats(cols.mean(axis=0).tolist(), std.tolist()))
+        return tuple(out)
 
     def statistics(
         self, *, transform: str = "none", max_events: int = 10000, seed: int = 0

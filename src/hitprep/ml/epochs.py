@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional
 from torch.utils.data import DataLoader
 
 from hitprep.errors import ConfigError
@@ -18,6 +17,7 @@ from hitprep.ml.inference import run_model
 from hitprep.ml.loader import ChunkShuffleSampler, EventShuffleSampler
 from hitprep.ml.metrics import roc_curve
 from hitprep.ml.models import HitprepModel
+from hitprep.ml.tasks import Task
 
 __all__ = ["epoch_line", "make_optimizer", "move_optimizer", "run_epoch"]
 
@@ -51,6 +51,7 @@ def run_epoch(
     epoch: int,
     epochs: int,
     seed: int,
+    task: Task | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Train one epoch, then score the validation split.
@@ -61,7 +62,7 @@ def run_epoch(
     Returns:
         The history record: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``,
         ``val_accuracy``, ``val_auc`` (signal class against the rest; None with one
-        class), ``seconds``.
+        class; accuracies and AUC None for regression), ``seconds``.
 
     Raises:
         ConfigError: the loss is not finite (diverged, or NaN inputs).
@@ -73,6 +74,7 @@ def run_epoch(
     if isinstance(sampler, EventShuffleSampler | ChunkShuffleSampler):
         sampler.set_epoch(epoch)
     torch.manual_seed(seed * 100_003 + epoch)  # dropout: the same with or without a resume
+    task = task or Task(model.schema)
     model.train()
     loss_sum, correct, n = 0.0, 0, 0
     bar = tqdm(
@@ -84,8 +86,8 @@ def run_epoch(
     )
     for batch in bar:
         batch = to_device(batch, device)
-        logits = model(batch)
-        loss = functional.cross_entropy(logits, batch["label"])
+        out = model(batch)
+        loss = task.loss(out, batch)
         if not torch.isfinite(loss):
             msg = (
                 f"training diverged in epoch {epoch} (loss {float(loss)});"
@@ -95,24 +97,28 @@ def run_epoch(
         optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
         optimizer.step()
-        size = len(batch["label"])
+        size = len(out)
         loss_sum += loss.item() * size
-        correct += int((logits.argmax(1) == batch["label"]).sum())
+        if not task.regression:
+            correct += int((out.argmax(1) == batch["label"]).sum())
         n += size
         bar.set_postfix(loss=f"{loss_sum / n:.4f}")
-    val = run_model(model, val_loader, device, progress=progress, desc="validation")
-    val_labels = val.labels if val.labels is not None else np.zeros(0, dtype=np.int64)
-    signal = model.schema.signal_index
-    _, _, auc = roc_curve(val_labels == signal, val.scores(signal))
-    return {
+    val = run_model(model, val_loader, device, task=task, progress=progress, desc="validation")
+    record: dict[str, Any] = {
         "epoch": epoch,
         "train_loss": loss_sum / max(n, 1),
-        "train_accuracy": correct / max(n, 1),
+        "train_accuracy": None if task.regression else correct / max(n, 1),
         "val_loss": float(val.loss if val.loss is not None else math.nan),
-        "val_accuracy": float(np.mean(val.probabilities.argmax(1) == val_labels)),
-        "val_auc": auc,
-        "seconds": round(time.perf_counter() - started, 3),
+        "val_accuracy": None,
+        "val_auc": None,
     }
+    if not task.regression:
+        val_labels = val.labels if val.labels is not None else np.zeros(0, dtype=np.int64)
+        signal = model.schema.signal_index
+        record["val_accuracy"] = float(np.mean(val.values.argmax(1) == val_labels))
+        record["val_auc"] = roc_curve(val_labels == signal, val.scores(signal))[2]
+    record["seconds"] = round(time.perf_counter() - started, 3)
+    return record
 
 
 def epoch_line(record: dict[str, Any], epochs: int, improved: bool) -> str:
@@ -120,8 +126,11 @@ def epoch_line(record: dict[str, Any], epochs: int, improved: bool) -> str:
     auc = record["val_auc"]
     auc_text = f" auc {auc:.4f}" if auc is not None else ""
     mark = " *" if improved else ""
+    train_acc, val_acc = record["train_accuracy"], record["val_accuracy"]
     return (
         f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}"
-        f" acc {record['train_accuracy']:.3f} | validation loss {record['val_loss']:.4f}"
-        f" acc {record['val_accuracy']:.3f}{auc_text} | {record['seconds']:.1f} s{mark}"
+        + (f" acc {train_acc:.3f}" if train_acc is not None else "")
+        + f" | validation loss {record['val_loss']:.4f}"
+        + (f" acc {val_acc:.3f}" if val_acc is not None else "")
+        + f"{auc_text} | {record['seconds']:.1f} s{mark}"
     )

@@ -16,13 +16,23 @@ counts the highest threshold wins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BinaryMetrics", "best_threshold", "binary_metrics", "grouped_metrics", "roc_curve"]
+__all__ = [
+    "BinaryMetrics",
+    "best_threshold",
+    "binary_metrics",
+    "confusion_matrix",
+    "group_key",
+    "grouped_metrics",
+    "roc_curve",
+    "working_points",
+]
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,11 @@ def binary_metrics(
     )
 
 
+def group_key(value: Any) -> str:
+    """The key of a group value in ``metrics.json``: ``10`` for 10.0, ``0.5``, ``abc``."""
+    return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
+
+
 def grouped_metrics(
     labels: npt.ArrayLike,
     scores: npt.ArrayLike,
@@ -161,6 +176,79 @@ def grouped_metrics(
     out: dict[str, BinaryMetrics] = {}
     for value in np.unique(g):
         sel = g == value
-        key = f"{value:g}" if isinstance(value, float | np.floating) else str(value)
-        out[key] = binary_metrics(y[sel], s[sel], threshold=threshold)
+        out[group_key(value)] = binary_metrics(y[sel], s[sel], threshold=threshold)
     return out
+
+
+def _split_scores(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[Any, Any]:
+    y, s = _check(labels, scores)
+    return -np.sort(-s[y]), -np.sort(-s[~y])  # signal, background: highest first
+
+
+def _rates(sig: Any, bkg: Any, t: float) -> dict[str, float | None]:
+    eff_b = float(np.mean(bkg >= t)) if len(bkg) else None
+    return {
+        "threshold": float(t),
+        "signal_efficiency": float(np.mean(sig >= t)) if len(sig) else None,
+        "background_efficiency": eff_b,
+        "background_rejection": 1.0 / eff_b if eff_b else None,
+        "background_suppression": None if eff_b is None else 1.0 - eff_b,
+    }
+
+
+def working_points(
+    labels: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    *,
+    efficiencies: Sequence[float] = (0.5, 0.9),
+    backgrounds: Sequence[float] = (0.01, 0.001),
+) -> dict[str, list[dict[str, float | None]]]:
+    """Rates at chosen signal efficiencies and at chosen background efficiencies.
+
+    ``at_signal``: for each signal efficiency ``e``, the highest threshold that keeps at
+    least ``e`` of the signal, with the background efficiency there, its rejection (1/eff)
+    and suppression (1 - eff). ``at_background``: for each background efficiency ``b``, the
+    lowest threshold that keeps at most ``b`` of the background and the signal kept there.
+
+    Example:
+        >>> wp = working_points([0, 0, 0, 0, 1, 1], [0.1, 0.2, 0.3, 0.6, 0.5, 0.9],
+        ...                     efficiencies=[0.5, 1.0], backgrounds=[0.25])
+        >>> [(p["threshold"], p["background_rejection"]) for p in wp["at_signal"]]
+        [(0.9, None), (0.5, 4.0)]
+        >>> point = wp["at_background"][0]
+        >>> point["signal_efficiency"], point["background_efficiency"]
+        (1.0, 0.25)
+    """
+    sig, bkg = _split_scores(labels, scores)
+    at_signal = []
+    for e in efficiencies:
+        if not len(sig):
+            at_signal.append({"target": float(e), **_rates(sig, bkg, np.inf)})
+            continue
+        k = min(len(sig), max(1, int(np.ceil(e * len(sig) - 1e-9))))
+        at_signal.append({"target": float(e), **_rates(sig, bkg, float(sig[k - 1]))})
+    at_background = []
+    for b in backgrounds:
+        m = int(np.floor(b * len(bkg) + 1e-9))
+        t = float(np.nextafter(bkg[m], np.inf)) if m < len(bkg) else -np.inf
+        at_background.append({"target": float(b), **_rates(sig, bkg, t)})
+    return {"at_signal": at_signal, "at_background": at_background}
+
+
+def confusion_matrix(
+    labels: npt.ArrayLike, predicted: npt.ArrayLike, n_classes: int
+) -> dict[str, list[list[float]]]:
+    """Counts (rows: true class, columns: predicted) and rows normalized to 1.
+
+    Example:
+        >>> confusion_matrix([0, 0, 1, 2], [0, 1, 1, 2], 3)["counts"]
+        [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    p = np.asarray(predicted, dtype=np.int64)
+    counts = np.bincount(y * n_classes + p, minlength=n_classes * n_classes).reshape(
+        n_classes, n_classes
+    )
+    rows = counts.sum(axis=1, keepdims=True)
+    normalized = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    return {"counts": counts.tolist(), "normalized": normalized.round(6).tolist()}

@@ -10,7 +10,8 @@
   mask), a dense head: a DeepSets / PointNet-style model for graphs.
 
 Every model normalizes its inputs with the training split's statistics (stored as
-buffers, so a checkpoint carries them), takes a batch dict and returns class logits.
+buffers, so a checkpoint carries them), takes a batch dict and returns class logits, or
+standardized regression targets (:mod:`hitprep.ml.tasks`).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class HitprepModel(nn.Module):
             nn.Linear(n_in, self.hidden),
             nn.ReLU(),
             nn.Dropout(self.dropout),
-            nn.Linear(self.hidden, self.schema.n_classes),
+            nn.Linear(self.hidden, self.schema.n_outputs),
         )
 
     def join_extras(self, features: Tensor, batch: Mapping[str, Tensor]) -> Tensor:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hitprep.ml.errors import SchemaMismatchError
+from hitprep.ml.targets import TargetSpec
 
 __all__ = ["InputSpec", "Schema", "check_compatible"]
 
@@ -72,10 +73,27 @@ class Schema:
     signal: int | None = None
     transform: str = "none"
     stats: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    targets: tuple[TargetSpec, ...] = ()
+    class_names: tuple[str, ...] = ()
 
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def is_regression(self) -> bool:
+        return bool(self.targets)
+
+    @property
+    def n_outputs(self) -> int:
+        """Numbers the model outputs: one per class, or one per target column."""
+        return sum(t.size for t in self.targets) if self.targets else self.n_classes
+
+    def class_name(self, index: int) -> str:
+        """``class 2 (mu)`` for the class at ``index`` (its name when ``class_names`` has one)."""
+        value = self.classes[index]
+        named = index < len(self.class_names) and self.class_names[index]
+        return f"class {value} ({self.class_names[index]})" if named else f"class {value}"
 
     @property
     def signal_index(self) -> int:
@@ -97,6 +115,8 @@ class Schema:
             "signal": self.signal,
             "transform": self.transform,
             "stats": self.stats,
+            "targets": [t.as_dict() for t in self.targets],
+            "class_names": list(self.class_names),
         }
 
     def to_json(self) -> str:
@@ -115,6 +135,8 @@ class Schema:
             stats={
                 k: {s: [float(x) for x in v] for s, v in m.items()} for k, m in d["stats"].items()
             },
+            targets=tuple(TargetSpec.from_dict(t) for t in d.get("targets", ())),
+            class_names=tuple(str(n) for n in d.get("class_names", ())),
         )
 
     @classmethod
@@ -125,6 +147,8 @@ class Schema:
         parts = [i.describe() for i in self.inputs]
         if self.extras:
             parts.append(f"extras [{', '.join(self.extras)}]")
+        if self.targets:
+            parts.append(f"targets [{', '.join(t.name for t in self.targets)}]")
         return f"{self.kind}: " + "; ".join(parts)
 
 

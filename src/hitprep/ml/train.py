@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from hitprep.ml.loader import make_loader
 from hitprep.ml.models import HitprepModel, build_model
 from hitprep.ml.schema import Schema, check_compatible
 from hitprep.ml.splits import split_rows
+from hitprep.ml.tasks import Task
 
 __all__ = ["RESUMABLE", "TrainResult", "resume_config", "train"]
 
@@ -146,6 +147,7 @@ def train(
     train_ds, val_ds, n_rows = _datasets(config)
     signal = None if config.data["signal"] == "" else int(config.data["signal"])
     found = train_ds.schema(transform=config.data["transform"], signal=signal)
+    found = replace(found, class_names=tuple(config.data["class_names"]))
     state: dict[str, Any] = {"best_val_loss": math.inf, "best_epoch": 0, "stale_epochs": 0}
     history: list[dict[str, Any]] = []
     start = 1
@@ -171,18 +173,20 @@ def train(
                 max_events=train_cfg["norm_events"],
                 seed=config.split["seed"],
             )
-        schema = found.with_stats(stats)
+        schema = replace(found.with_stats(stats), targets=train_ds.target_statistics())
         torch.manual_seed(train_cfg["seed"])
         model = build_model(config.model["name"], schema, config.model)
         optimizer = make_optimizer(model, train_cfg)
     model.to(device)
     move_optimizer(optimizer, device)
     n_params = sum(p.numel() for p in model.parameters())
+    excluded = train_ds.excluded + val_ds.excluded
     log(
         f"data {train_ds.path}: {n_rows} events; train {len(train_ds)}, validation {len(val_ds)}"
-        f" (excluded {train_ds.excluded + val_ds.excluded} outside classes {list(schema.classes)});"
-        f" {schema.describe()}"
+        + (f" (excluded {excluded} outside classes {list(schema.classes)})" if excluded else "")
+        + f"; {schema.describe()}"
     )
+    task = Task(schema, loss=train_cfg["loss"])
     log(f"model {model.name}: {n_params:,} parameters on {device}")
     shuffle = True if train_cfg["shuffle"] == "auto" else train_cfg["shuffle"]
     pin = device.type == "cuda"
@@ -212,6 +216,7 @@ def train(
             epoch=epoch,
             epochs=train_cfg["epochs"],
             seed=train_cfg["seed"],
+            task=task,
             progress=progress,
         )
         history.append(record)

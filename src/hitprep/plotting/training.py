@@ -54,8 +54,18 @@ def plot_history(
     ax_loss.plot(epochs, [h["val_loss"] for h in history], "s-", label="validation")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
-    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train accuracy")
-    ax_acc.plot(epochs, [h["val_accuracy"] for h in history], "s-", label="validation accuracy")
+    for key, style, label in (
+        ("train_accuracy", "o-", "train"),
+        ("val_accuracy", "s-", "validation"),
+    ):
+        values = [h.get(key) for h in history]  # None for regression
+        if any(v is not None for v in values):
+            ax_acc.plot(
+                epochs,
+                [np.nan if v is None else v for v in values],
+                style,
+                label=f"{label} accuracy",
+            )
     aucs = [h.get("val_auc") for h in history]
     if any(a is not None for a in aucs):
         ax_acc.plot(
@@ -80,6 +90,7 @@ def plot_roc(
     *,
     point: tuple[float, float] | None = None,
     formats: Sequence[str] = ("png", "pdf"),
+    title: str | None = None,
 ) -> list[Path]:
     """ROC curve (signal acceptance against background acceptance) with the working point."""
     plt = _pyplot()
@@ -95,6 +106,8 @@ def plot_roc(
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, save_as, formats)
 
@@ -107,6 +120,7 @@ def plot_scores(
     threshold: float | None = None,
     bins: int = 50,
     formats: Sequence[str] = ("png", "pdf"),
+    title: str | None = None,
 ) -> list[Path]:
     """Score histograms of signal and background (normalized), with the threshold."""
     plt = _pyplot()
@@ -132,5 +146,7 @@ def plot_scores(
     ax.set_ylabel("density")
     ax.set_yscale("log")
     ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, save_as, formats)
