@@ -20,6 +20,7 @@ FORMATS: dict[str, str] = {
     "km3net_offline": "hitprep.sources.km3net_offline:KM3NeTOfflineSource",
     "root_tree": "hitprep.sources.root_tree:RootTreeSource",
     "ldmx_ecal": "hitprep.sources.ldmx:LdmxEcalSource",
+    "ldmx_sw": "hitprep.sources.ldmx_sw:LdmxSwSource",
     "acts_csv": "hitprep.sources.acts_csv:ActsCsvSource",
     "heptrkx": "hitprep.sources.heptrkx:HeptrkxDumpSource",
     "trackml": "hitprep.sources.trackml:TrackMLSource",
@@ -61,8 +62,9 @@ def detect_format(path: str | Path) -> str:
     other ROOT files as a generic TTree. HDF5 files marked ``hitprep_format =
     "wcsim_dump"`` and ``.npz`` files with ``event_id`` and ``digi_hit_pmt`` (or
     ``true_hit_pmt``) are WCSim event dumps. ROOT files with a tree ``ecalHits``
-    are LDMX hit files; ``clusters_K.csv`` files are ACTS CSV dumps, headed
-    (``acts_csv``) or of literal lists (``heptrkx``, told by content); directories
+    are LDMX hit files, with ``LDMX_Events`` ldmx-sw event files; ``clusters_K.csv``
+    files are ACTS CSV dumps, headed (``acts_csv``) or of literal lists (``heptrkx``,
+    told by content); directories
     and ``event#########-hits.csv`` files are TrackML events.
     """
     p = Path(path)
@@ -98,6 +100,8 @@ def detect_format(path: str | Path) -> str:
                     return "km3net_offline"
                 if "ecalHits" in keys:
                     return "ldmx_ecal"
+                if "LDMX_Events" in keys:
+                    return "ldmx_sw"
         except Exception as err:  # uproot raises many kinds on broken files
             raise FileFormatError(p, f"cannot read as ROOT: {err}") from err
         return "root_tree"

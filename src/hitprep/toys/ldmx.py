@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import awkward as ak
@@ -45,7 +46,15 @@ from hitprep.atomic import atomic_path
 from hitprep.errors import ConfigError, OutputExistsError
 from hitprep.events import jagged_from_flat, offsets_from_counts
 
-__all__ = ["BEAM_ENERGY", "EcalGeometry", "cli_main", "simulate", "write_root"]
+__all__ = [
+    "BEAM_ENERGY",
+    "EcalGeometry",
+    "cli_main",
+    "ldmx_sw_hits",
+    "simulate",
+    "write_ldmx_sw",
+    "write_root",
+]
 
 #: beam energy [MeV] (LDMX phase 1)
 BEAM_ENERGY = 4000.0
@@ -383,6 +392,85 @@ def write_root(
     return out
 
 
+def ldmx_sw_hits(part: ak.Array, geometry: EcalGeometry | None = None) -> ak.Array:
+    """Simulated hits as ldmx-sw ``EcalHit`` members: ``xpos_ ypos_ zpos_ energy_
+    amplitude_ time_ id_``; ``id_`` packed as ldmx-sw's ``EcalID`` (subdetector 5 in bits
+    26-31, layer in 17-22, module 0, the cell in 0-11)."""
+    geom = geometry or EcalGeometry()
+    hits = part["hits"]
+    n = ak.num(hits, axis=1)
+    flat = {k: ak.to_numpy(ak.flatten(hits[k])) for k in ("x", "y", "z", "E")}
+    mid = (geom.layer_z[1:] + geom.layer_z[:-1]) / 2
+    layer = np.searchsorted(mid, flat["z"]).astype(np.int64)
+    n_cells = round(2 * geom.half_width / geom.cell)
+    ix = np.floor((flat["x"] + geom.half_width) / geom.cell).astype(np.int64)
+    iy = np.floor((flat["y"] + geom.half_width) / geom.cell).astype(np.int64)
+    cell = (ix * n_cells + iy) & 0xFFF
+    members = {
+        "xpos_": flat["x"],
+        "ypos_": flat["y"],
+        "zpos_": flat["z"],
+        "energy_": flat["E"],
+        "amplitude_": flat["E"],
+        "time_": np.zeros(len(cell), dtype=np.float32),
+        "id_": ((5 << 26) | (layer << 17) | cell).astype(np.int32),
+    }
+    return ak.zip({k: ak.unflatten(v, n) for k, v in members.items()})
+
+
+def write_ldmx_sw(
+    path: str | Path,
+    *,
+    n_events: int,
+    mass: float | None = None,
+    seed: int = 0,
+    pass_name: str = "valid",
+    chunk: int = 1000,
+    first_event: int = 1,
+    overwrite: bool = False,
+) -> Path:
+    """The events :func:`write_root` writes (same arguments, same seeds), in ldmx-sw's layout.
+
+    Tree ``LDMX_Events`` (a TTree, via ``mktree`` / ``extend``) with
+    ``EventHeader.eventNumber_`` and the collection ``EcalRecHits_<pass_name>`` as
+    branches ``.xpos_ .ypos_ .zpos_ .energy_ .amplitude_ .time_ .id_`` sharing the
+    counter ``EcalRecHits_<pass_name>_`` (ldmx-sw nests them under the collection's
+    branch; the names are the same).
+    """
+    import uproot
+
+    out = Path(path)
+    if out.exists() and not overwrite:
+        raise OutputExistsError(out)
+    if chunk <= 0:
+        msg = f"chunk must be a positive number of events, got {chunk}"
+        raise ConfigError(msg)
+    coll = f"EcalRecHits_{pass_name}"
+    with atomic_path(out) as tmp, uproot.recreate(tmp) as f:
+        for i, first in enumerate(range(0, n_events, chunk)):
+            seq = np.random.SeedSequence([seed, i])
+            size = min(chunk, n_events - first)
+            part = simulate(
+                size, mass=mass, seed=int(seq.generate_state(1)[0]), first_event=first_event + first
+            )
+            data = {
+                "EventHeader.eventNumber_": np.asarray(part["eventNumber"]),
+                coll: ldmx_sw_hits(part),
+            }
+            if i == 0:
+                types = {
+                    k: (v.dtype if isinstance(v, np.ndarray) else v.type) for k, v in data.items()
+                }
+                f.mktree(
+                    "LDMX_Events",
+                    types,
+                    field_name=lambda outer, inner: f"{outer}.{inner}",
+                    counter_name=lambda counted: f"{counted}_",
+                )
+            f["LDMX_Events"].extend(data)
+    return out
+
+
 def cli_main(argv: Sequence[str] | None = None) -> int:
     """``hitprep toy ldmx``: write a toy LDMX ECal ROOT file."""
     parser = argparse.ArgumentParser(
@@ -398,15 +486,21 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-o", "--output", required=True, help="output ROOT file")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--tree", default="ecalHits", help="tree name (default: ecalHits)")
+    parser.add_argument(
+        "--layout",
+        choices=["flat", "ldmx-sw"],
+        default="flat",
+        help="flat: the ecalHits tree (x y z E); ldmx-sw: LDMX_Events with EcalRecHits_valid.*",
+    )
     parser.add_argument("--first-event", type=int, default=1, help="first eventNumber")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     args = parser.parse_args(argv)
-    written = write_root(
+    write = write_ldmx_sw if args.layout == "ldmx-sw" else partial(write_root, tree=args.tree)
+    written = write(
         args.output,
         n_events=args.events,
         mass=args.mass,
         seed=args.seed,
-        tree=args.tree,
         first_event=args.first_event,
         overwrite=args.overwrite,
     )
