@@ -7,13 +7,16 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
+from conftest import shared_file
 
 from hitprep.cli import main
 from hitprep.config import load_job
 from hitprep.errors import ConfigError
-from hitprep.plotting.wcsim_display import event_images
+from hitprep.plotting.wcsim_display import PARTICLES, event_images, event_truth_line
 from hitprep.runners import convert
+from hitprep.sources import open_source
 from hitprep.sources.wcsim_dump import WCSimH5Source
+from hitprep.stages.wcsim_truth import primaries_from_tracks
 from hitprep.toys.wcsim import write_dump
 
 PNG = b"\x89PNG"
@@ -72,3 +75,30 @@ def test_watchmal_file_needs_a_tank(toy: Path, tmp_path: Path) -> None:
     convert(load_job("wcsim_watchmal_digi"), [toy], watchmal)
     with pytest.raises(ConfigError, match="pass --geometry FILE"):
         event_images(watchmal, 0)
+
+
+def test_truth_is_the_same_from_input_and_outputs(toy: Path, tmp_path: Path) -> None:
+    """The title's primary: the dump's pid/energy, and the grid output's label mapped back."""
+    grid = tmp_path / "grid.h5"
+    convert(load_job("wcsim_grid"), [toy], grid)
+    with WCSimH5Source(toy) as src:
+        truth = src.read(0, 20, fields=["pid", "energy"])
+    for event in (0, 7, 19):
+        line = event_truth_line(toy, event)
+        assert line == event_truth_line(grid, event)
+        name = PARTICLES[int(truth["pid"][event])]
+        assert line == f"primary {name}, {float(truth['energy'][event]):.0f} MeV"
+
+
+def test_truth_of_a_real_wcsim_file() -> None:
+    """WCSim ROOT: the primary by DataTools' rules, as the wcsim_watchmal preset labels it."""
+    path = shared_file("wcsim/wcsim_10events_2015.root")
+    with open_source(path) as src:
+        tracks = src.read(
+            0, src.num_events, fields=[f for f in src.fields() if f.startswith("tracks.")]
+        )
+    primary = primaries_from_tracks(tracks["tracks"])
+    for event in range(len(primary["pid"])):
+        line = event_truth_line(path, event)
+        assert f"{float(primary['energy'][event]):.0f} MeV" in line
+        assert PARTICLES.get(int(primary["pid"][event]), "PDG") in line

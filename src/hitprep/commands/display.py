@@ -1,8 +1,14 @@
-"""``hitprep display FILE --event N -o PLOT.png``: draw one water-Cherenkov event."""
+"""``hitprep display FILE --event N -o PLOT.png``: draw one event of an input or an output.
+
+Image outputs (KM3NeT, LDMX, ACTS: :mod:`hitprep.plotting.images`), graph outputs
+(:mod:`hitprep.plotting.graph`) and water-Cherenkov files (:mod:`hitprep.plotting.wcsim_display`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
 from hitprep.commands import add_output_options
@@ -13,10 +19,13 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "display",
-        help="draw a water-Cherenkov event: charge and time on barrel and caps",
+        help="draw one event: images, graphs, PMT grids, WCSim events",
         description=(
-            "Draw one event's charge and time on the unrolled barrel, with the top and bottom"
-            " caps above and below. FILE: a WCSim ROOT file, a WCSim dump (.npz with"
+            "Draw one event with its truth. A hitprep image output (KM3NeT, LDMX, ACTS): every"
+            " image dataset, 2-D as it is, higher ranks as slices or projections, with the"
+            " binned fields, units and colour bars. A graph output: the nodes in space,"
+            " coloured by time. Water Cherenkov: charge and time on the unrolled barrel with"
+            " the top and bottom caps, from a WCSim ROOT file, a WCSim dump (.npz with"
             " --trust-pickle, or hitprep's HDF5), a WatChMaL HDF5 file (with --geometry) or a"
             " hitprep PMT-grid output."
         ),
@@ -34,17 +43,43 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def output_kind(path: str | Path) -> str:
+    """``images``, ``graph`` or ``wcsim``: which display draws ``path``."""
+    import h5py
 
+    with Path(path).open("rb") as fh:
+        if fh.read(4) != b"\x89HDF":
+            return "wcsim"
+    with h5py.File(path, "r") as f:
+        if {"barrel", "top", "bottom"} <= set(f) or "hit_pmt" in f:
+            return "wcsim"
+        job = json.loads(f.attrs.get("job_resolved", "{}"))
+    if job.get("images") or job.get("ldmx_images"):
+        return "images"
+    return "graph" if job.get("graph") else "wcsim"
+
+
+def run(args: argparse.Namespace) -> int:
     from hitprep.atomic import check_output
-    from hitprep.plotting.wcsim_display import draw_event, event_images
 
     check_output(args.output, overwrite=args.overwrite)
-    images = event_images(
-        args.file, args.event, geometry=args.geometry, trust_pickle=args.trust_pickle
-    )
-    title = f"{Path(args.file).name}, event {args.event}"
-    out = draw_event(images, args.output, title=title, overwrite=args.overwrite)
+    kind = output_kind(args.file)
+    if kind == "images":
+        from hitprep.plotting.images import draw_image_event
+
+        out = draw_image_event(args.file, args.event, args.output, overwrite=args.overwrite)
+    elif kind == "graph":
+        from hitprep.plotting.graph import plot_graph_event
+
+        out = plot_graph_event(args.file, args.output, event=args.event, overwrite=args.overwrite)
+    else:
+        from hitprep.plotting.wcsim_display import draw_event, event_images, event_truth_line
+
+        images = event_images(
+            args.file, args.event, geometry=args.geometry, trust_pickle=args.trust_pickle
+        )
+        title = f"{Path(args.file).name}, event {args.event}"
+        truth = event_truth_line(args.file, args.event, trust_pickle=args.trust_pickle)
+        out = draw_event(images, args.output, title=title, truth=truth, overwrite=args.overwrite)
     print(f"event {args.event} of {args.file} -> {out}")
     return 0

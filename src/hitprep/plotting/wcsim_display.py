@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,14 @@ from hitprep.detectors.wcsim_geometry import TankGeometry, read_geometry
 from hitprep.errors import ConfigError, FileFormatError
 from hitprep.plotting.save import save_figure
 
-__all__ = ["draw_event", "event_images"]
+__all__ = ["draw_event", "event_images", "event_truth_line"]
+
+#: PDG id -> particle name in the title
+PARTICLES = {22: "γ", 11: "e⁻", -11: "e⁺", 13: "μ⁻", -13: "μ⁺", 111: "π⁰", 211: "π⁺",
+             -211: "π⁻", 2212: "p", 2112: "n"}  # fmt: skip
 
 _REGIONS = ("top", "barrel", "bottom")
+_REGION_NAMES = ("top cap", "barrel\n(unrolled)", "bottom cap")
 _GRID = {"regions": list(_REGIONS), "axis": "auto", "barrel_shape": [], "cap_size": 0,
          "pmts_per_module": 19}  # fmt: skip
 _F = npt.NDArray[np.float32]
@@ -124,6 +130,57 @@ def _source_event(
     return _grids(geo, hits["pmt"].to_numpy(), hits["charge"].to_numpy(), hits["time"].to_numpy())
 
 
+def _truth_text(pid: int, energy: float) -> str:
+    name = PARTICLES.get(pid, f"PDG {pid}")
+    return f"primary {name}, {energy:.0f} MeV"
+
+
+def _hdf5_truth(f: h5py.File, event: int) -> str:
+    """Truth of a PMT-grid or WatChMaL output: its label (as a particle) and energy."""
+    if "labels" not in f:
+        return ""
+    label = int(f["labels"][event])
+    job = json.loads(f.attrs.get("job_resolved", "{}"))
+    table = (job.get("wcsim_truth") or {}).get("labels") or {}
+    pdgs = [int(pdg) for pdg, value in table.items() if int(value) == label]
+    energy = float(np.ravel(f["energies"][event])[0]) if "energies" in f else float("nan")
+    if pdgs:
+        return _truth_text(pdgs[0], energy)
+    return f"label {label}, {energy:.0f} MeV"
+
+
+def event_truth_line(path: str | Path, event: int, *, trust_pickle: bool = False) -> str:
+    """``primary e⁻, 512 MeV``: the event's primary particle and energy, where the file has it.
+
+    WCSim ROOT files: the primary by DataTools' rules from the tracks
+    (:func:`hitprep.stages.wcsim_truth.primaries_from_tracks`); dumps: their ``pid`` and
+    ``energy``; hitprep outputs: the label (mapped back through the job's label table) and
+    ``energies``. An empty string where none of these exist.
+    """
+    p = Path(path)
+    with p.open("rb") as fh:
+        hdf5 = fh.read(4) == b"\x89HDF"
+    if hdf5:
+        with h5py.File(p, "r") as f:
+            if "labels" in f or "hitprep_version" in f.attrs:
+                return _hdf5_truth(f, event)
+    from hitprep.sources import detect_format, open_source
+    from hitprep.stages.wcsim_truth import primaries_from_tracks
+
+    fmt = detect_format(p)
+    options = {"trust_pickle": True} if trust_pickle and fmt == "wcsim_npz" else {}
+    with open_source(p, format=fmt, **options) as src:
+        fields = src.fields()
+        if {"pid", "energy"} <= set(fields):
+            batch = src.read(event, event + 1, fields=["pid", "energy"])
+            return _truth_text(int(batch["pid"][0]), float(batch["energy"][0]))
+        tracks = [f for f in fields if f.startswith("tracks.")]
+        if not tracks:
+            return ""
+        primary = primaries_from_tracks(src.read(event, event + 1, fields=tracks)["tracks"])
+    return _truth_text(int(primary["pid"][0]), float(primary["energy"][0]))
+
+
 def _stack(images: dict[str, _F], channel: int) -> npt.NDArray[np.float64]:
     """Top cap over the barrel over the bottom cap, centred; NaN around them."""
     parts = [images[r][..., channel].astype(np.float64) for r in _REGIONS]
@@ -148,9 +205,11 @@ def draw_event(
     save_as: str | Path,
     *,
     title: str = "",
+    truth: str = "",
     overwrite: bool = False,
 ) -> Path:
-    """Charge and time panels; written under a temporary name, renamed when complete."""
+    """Charge and time panels, the top cap, unrolled barrel and bottom cap labelled, and the
+    event's ``truth`` in the title; written under a temporary name, renamed when complete."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,6 +217,8 @@ def draw_event(
 
     out = check_output(save_as, overwrite=overwrite)
     fig, axes = plt.subplots(1, 2, figsize=(13, 6.5))
+    heights = [images[r].shape[0] for r in _REGIONS]
+    centres = np.cumsum(heights) - np.asarray(heights) / 2 - 0.5
     n_hit = int(sum(int((images[r][..., 0] > 0).sum()) for r in _REGIONS))
     total = float(sum(float(images[r][..., 0].sum()) for r in _REGIONS))
     for ax, channel, label, cmap in [
@@ -174,8 +235,12 @@ def draw_event(
         fig.colorbar(shown, ax=ax, label=label, shrink=0.8)
         ax.set_title(label.split(" ")[0])
         ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_yticks(centres, list(_REGION_NAMES), fontsize=9)
+        ax.tick_params(axis="y", length=0)
+        for edge in np.cumsum(heights)[:-1] - 0.5:
+            ax.axhline(edge, color="0.6", lw=0.6, ls="--")
         ax.set_facecolor("#f2f2f2")
-    fig.suptitle(f"{title}   {n_hit} PMTs hit, {total:.0f} p.e.".strip())
+    line = f"{title}: {truth}" if truth else title
+    fig.suptitle(f"{line}   ({n_hit} PMTs hit, {total:.0f} p.e.)".strip())
     fig.tight_layout()
     return save_figure(fig, out)
