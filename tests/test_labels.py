@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
+import tomllib
 from pathlib import Path
 
+import awkward as ak
 import h5py
 import numpy as np
 import pytest
 
-from hitprep.config import load_job
-from hitprep.errors import ConfigError
-from hitprep.labels import km3net_mc, load_extractor, to_structured
+from hitprep.config import Job, load_job
+from hitprep.errors import ConfigError, KeyInFileError
+from hitprep.labels import LabelRepresentation, km3net_mc, load_extractor, reads, to_structured
 from hitprep.runners import convert
 from hitprep.sources import open_source
 
@@ -65,3 +67,60 @@ def test_extractor_specs() -> None:
         load_extractor("no_such_module_xyz:f")
     packed = to_structured({"a": np.arange(3), "b": np.ones(3)}, n_events=3, source="t")
     assert packed.dtype.names == ("a", "b")
+
+
+WRAPPERS = (
+    "from hitprep.labels import km3net_mc, reads\n"
+    "def plain(batch):\n"
+    "    y = km3net_mc(batch)\n"
+    "    return {'energy': y['energy'], 'n': y['n_mc_tracks']}\n"
+    "@reads('mc_tracks')\n"
+    "def declared(batch):\n"
+    "    return plain(batch)\n"
+)
+
+
+@pytest.mark.parametrize("name", ["plain", "declared"])
+def test_extractor_wrapping_km3net_mc_gets_the_truth(
+    km3net_h5: Path, km3net_detx: Path, tmp_path: Path, name: str
+) -> None:
+    (tmp_path / "wrap.py").write_text(WRAPPERS)
+    job = load_job("km3net_zt", overrides=[f"labels.extractor={tmp_path / 'wrap.py'}:{name}"])
+    out = tmp_path / "o.h5"
+    convert(job, [km3net_h5], out, detx=km3net_detx)
+    truth = km3net_mc(open_source(km3net_h5).read(0, 500))
+    with h5py.File(out) as f:
+        np.testing.assert_array_equal(f["y"]["energy"], truth["energy"])
+        np.testing.assert_array_equal(f["y"]["n"], truth["n_mc_tracks"])
+    assert np.all(np.asarray(truth["n_mc_tracks"]) > 0)
+
+
+def test_source_collections_on_km3net_hdf5(
+    km3net_h5: Path, km3net_detx: Path, tmp_path: Path
+) -> None:
+    job = load_job("km3net_zt", overrides=['source.collections=["hits", "mc_tracks"]'])
+    out = tmp_path / "o.h5"
+    convert(job, [km3net_h5], out, detx=km3net_detx)
+    with h5py.File(out) as f:
+        assert np.all(f["y"]["n_mc_tracks"][:] > 0)
+    bad = load_job("km3net_zt", overrides=['source.collections=["hits", "mc_trks"]'])
+    with pytest.raises(KeyInFileError, match=r"collection 'mc_trks' not found.*mc_tracks"):
+        convert(bad, [km3net_h5], tmp_path / "bad.h5", detx=km3net_detx)
+    assert not (tmp_path / "bad.h5").exists()
+
+
+def test_python_api_takes_a_function(km3net_h5: Path, km3net_detx: Path, tmp_path: Path) -> None:
+    @reads("mc_tracks")
+    def muons(batch: ak.Array) -> dict[str, np.ndarray]:
+        return {"n_muons": km3net_mc(batch)["n_muons"]}
+
+    raw = tomllib.loads(load_job("km3net_zt").text)
+    api_job = Job.from_dict({**raw, "labels": {"extractor": muons}})
+    assert load_extractor(muons) is muons
+    out = tmp_path / "o.h5"
+    convert(api_job, [km3net_h5], out, detx=km3net_detx)
+    truth = km3net_mc(open_source(km3net_h5).read(0, 500))
+    with h5py.File(out) as f:
+        np.testing.assert_array_equal(f["y"]["n_muons"], truth["n_muons"])
+    assert LabelRepresentation(muons).collections == {"mc_tracks"}
+    assert LabelRepresentation("hitprep.stages.trigger:trigger_labels").collections == {"*"}

@@ -315,7 +315,7 @@ SECTIONS: dict[str, Validator] = {
     "images": _images,
     "graph": lazy_section("hitprep.representations.graph:check_graph_section"),
     "ldmx_images": lazy_section("hitprep.representations.ldmx:check_section"),
-    "labels": table_section({"extractor": (str, None)}),
+    "labels": lazy_section("hitprep.labels:check_section"),
     "writeback": lazy_section("hitprep.writeback.spec:validate_writeback"),
     "preprocess": lazy_section("hitprep.writeback.spec:validate_preprocess"),
     "model": lazy_section("hitprep.writeback.spec:validate_models"),
@@ -420,6 +420,8 @@ class Job:
                 }
             if isinstance(value, dict):
                 return {k: plain(v) for k, v in value.items()}
+            if callable(value):  # a function given from Python (e.g. a label extractor)
+                return f"{value.__module__}:{getattr(value, '__qualname__', repr(value))}"
             if isinstance(value, list | tuple):
                 return [plain(v) for v in value]
             return value

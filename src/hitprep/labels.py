@@ -1,36 +1,65 @@
 """Label extractors: event batch -> named per-event arrays (the ``y`` table).
 
-Built in: ``km3net_mc`` (MC truth of KM3NeT files). Any function
-``module:function`` that takes the batch and returns a mapping of names to
-arrays with one value per event works too.
+Built in: ``km3net_mc`` (MC truth of KM3NeT files). Any function that takes the
+batch and returns a mapping of names to arrays with one value per event works too:
+``"module:function"``, ``"path/to/file.py:function"`` (as writeback generators are
+given) or, from Python, the function itself.
+
+An extractor says what it reads with :func:`reads` (``@reads("mc_tracks")``): those
+collections are read whole. One that says nothing is given every collection the
+source has, so that a function wrapping ``km3net_mc`` still gets ``mc_tracks``.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
-from hitprep.config import Job
+from hitprep.config import Job, Schema, check_keys
 from hitprep.errors import ConfigError
 from hitprep.events import counts, event_index, flat_column, offsets_from_counts
 from hitprep.pipeline import BuildOptions, Context, Representation
+from hitprep.writeback.generator import _import_function
 
 __all__ = [
+    "ALL_COLLECTIONS",
     "EXTRACTORS",
     "Extractor",
     "LabelRepresentation",
     "build_representations",
     "km3net_mc",
     "load_extractor",
+    "reads",
     "to_structured",
 ]
 
 Extractor = Callable[[ak.Array], Mapping[str, npt.ArrayLike]]
+#: what an extractor that declares nothing reads: every collection of the source
+ALL_COLLECTIONS = frozenset({"*"})
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads(*collections: str) -> Callable[[F], F]:
+    """Declare the collections an extractor reads (read whole from the source).
+
+    Example:
+        >>> @reads("mc_tracks")
+        ... def energy(batch):
+        ...     return {"energy": km3net_mc(batch)["energy"]}
+        >>> sorted(energy.collections)
+        ['mc_tracks']
+    """
+
+    def mark(func: F) -> F:
+        func.collections = frozenset(collections)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
 
 _EVENT_FIELDS = ("event_id", "run_id", "group_id")
 _TRACK_FIELDS = (
@@ -48,6 +77,7 @@ _TRACK_FIELDS = (
 )
 
 
+@reads("mc_tracks")
 def km3net_mc(batch: ak.Array) -> dict[str, npt.NDArray[np.generic]]:
     """MC truth per event from ``mc_tracks``: the first track (the primary) and the muon bundle.
 
@@ -95,25 +125,24 @@ def km3net_mc(batch: ak.Array) -> dict[str, npt.NDArray[np.generic]]:
 EXTRACTORS: dict[str, Extractor] = {"km3net_mc": km3net_mc}
 
 
-def load_extractor(spec: str) -> Extractor:
-    """A built-in extractor by name, or ``module:function`` imported by the user's request."""
+def load_extractor(spec: str | Extractor) -> Extractor:
+    """A function given as such, a built-in by name, ``module:function`` or ``file.py:function``."""
+    if callable(spec):
+        return spec
     if spec in EXTRACTORS:
         return EXTRACTORS[spec]
-    module, sep, name = spec.partition(":")
+    module, sep, name = spec.rpartition(":")
     if not sep or not module or not name:
         msg = (
             f"labels.extractor {spec!r} is neither a built-in ({', '.join(EXTRACTORS)})"
-            " nor 'module:function'"
+            " nor 'module:function' nor 'file.py:function'"
         )
         raise ConfigError(msg)
     try:
-        func = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
+        func: Any = _import_function(spec, None)  # (the loader writeback generators use)
+    except ConfigError as err:
         msg = f"labels.extractor {spec!r} cannot be loaded: {err}"
         raise ConfigError(msg) from err
-    if not callable(func):
-        msg = f"labels.extractor {spec!r} is not callable"
-        raise ConfigError(msg)
     extractor: Extractor = func
     return extractor
 
@@ -146,14 +175,23 @@ def to_structured(
 class LabelRepresentation(Representation):
     """The ``[labels]`` section: the extractor's arrays as the structured dataset ``y``."""
 
-    def __init__(self, spec: str) -> None:
-        self.spec = spec
+    def __init__(self, spec: str | Extractor) -> None:
         self.extractor = load_extractor(spec)
-        if spec == "km3net_mc":
-            self.collections = frozenset({"mc_tracks"})
+        self.spec = spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
+        self.collections = frozenset(getattr(self.extractor, "collections", ALL_COLLECTIONS))
 
     def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
         return {"y": to_structured(self.extractor(batch), n_events=len(batch), source=self.spec)}
+
+
+def check_section(where: str, value: Any) -> dict[str, Any]:
+    """Validate ``[labels]``: ``extractor`` is a name/spec string or (from Python) a function."""
+    if isinstance(value, dict) and callable(value.get("extractor")):
+        return check_keys(where, {**value, "extractor": "-"}, _SCHEMA) | value
+    return check_keys(where, value, _SCHEMA)
+
+
+_SCHEMA: Schema = {"extractor": (str, None)}
 
 
 def build_representations(job: Job, options: BuildOptions) -> list[LabelRepresentation]:

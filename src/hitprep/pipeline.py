@@ -296,6 +296,8 @@ class Pipeline:
         for component in self.components:
             collections |= component.collections
             collections |= {f.rpartition(".")[0] for f in component.required if "." in f}
+        if "*" in collections:  # a component that reads every collection (labels.ALL_COLLECTIONS)
+            return list(available)
         return [f for f in available if f.rpartition(".")[0] in {"", *collections}]
 
     def run(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
