@@ -47,6 +47,8 @@ def plot_history(
     formats: Sequence[str] = ("png", "pdf"),
 ) -> list[Path]:
     """Training and validation loss and accuracy per epoch (and validation AUC when present)."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -73,6 +75,7 @@ def plot_history(
         )
     ax_acc.set_xlabel("epoch")
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         if best_epoch is not None:
             ax.axvline(best_epoch, color="grey", ls=":", label=f"best (epoch {best_epoch})")
         ax.legend(fontsize=8)
@@ -144,9 +147,19 @@ def plot_scores(
         ax.axvline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3f}")
     ax.set_xlabel("signal score")
     ax.set_ylabel("density")
-    ax.set_yscale("log")
+    _log_y(ax)
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, save_as, formats)
+
+
+def _log_y(ax: Any) -> None:
+    """A log y axis labelled 0.1, 0.2, 0.5, 1, 2, 5, ... (not "6x10^0" on minor ticks)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
