@@ -191,3 +191,52 @@ def test_trackml_event_without_its_hits_file_is_an_error(
         " event000001001-hits.csv; it would be lost"
     )
     assert not out.exists()
+
+
+# -- accounting: every event read is written or counted --------------------------------------
+
+
+@pytest.fixture
+def km3net_slices(km3net_h5: Path, tmp_path: Path) -> list[Path]:
+    paths = [tmp_path / f"part{i}.h5" for i in range(3)]
+    for path in paths:
+        _km3net_slice(km3net_h5, path)
+    return paths
+
+
+def test_keep_going_counts_a_failed_input_under_task_failed(
+    km3net_slices: list[Path], km3net_detx: Path, tmp_path: Path
+) -> None:
+    from hitprep.runners import FAILED_REASON, convert
+
+    with h5py.File(km3net_slices[1], "r+") as f:  # opens, fails when read
+        f["hits/_indices"][0] = (-3, 5)
+    out = tmp_path / "out.h5"
+    summary = convert(
+        load_job("km3net_zt"), km3net_slices, out, detx=km3net_detx, keep_going=True, step=7
+    )
+    assert [f.task.path for f in summary.failed] == [km3net_slices[1]]
+    acc = summary.accounting
+    assert (acc.events_read, acc.events_written) == (90, 60)
+    assert dict(acc.skipped) == {FAILED_REASON: 30}
+
+
+def test_concat_of_an_input_whose_accounting_is_unreadable(
+    km3net_slices: list[Path], km3net_detx: Path, tmp_path: Path
+) -> None:
+    outputs = [tmp_path / f"zt{i}.h5" for i in range(2)]
+    for source, out in zip(km3net_slices, outputs, strict=False):
+        made = main(
+            ["convert", "km3net_zt", str(source), "--detx", str(km3net_detx), "-o", str(out)]
+        )
+        assert made == 0
+    with h5py.File(outputs[1], "r+") as f:
+        f.attrs["accounting"] = "{not json"
+    joined = tmp_path / "joined.h5"
+    result = run_cli(["concat", *outputs, "-o", joined])
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"hitprep concat: error: {outputs[1]}: attribute 'accounting' is not readable JSON;"
+        " concat cannot count this input's events"
+    )
+    assert not joined.exists()

@@ -375,7 +375,7 @@ def _sharded(
                 backend.cancel()
         if failures and (not keep_going or len(failures) == len(tasks)):
             raise _task_error(failures, tasks, parts, keep_going=keep_going)
-        accounting, file_events = _totals(tasks, done, failures)
+        accounting, file_events = _totals(tasks, done, failures, job=job)
         merger.finish()
         attrs = _provenance(spec, _inputs(tasks), file_events, accounting)
         if failures:
@@ -403,12 +403,27 @@ def _inputs(tasks: list[Task]) -> list[Path]:
     return [paths[i] for i in sorted(paths)]
 
 
+def _count_events(job: Job, path: Path) -> int | None:
+    """Events in an input whose task failed (None: it cannot even be opened)."""
+    try:
+        with open_input(job, path) as source:
+            return int(source.num_events)
+    except Exception:
+        return None
+
+
 def _totals(
     tasks: list[Task],
     done: dict[int, dict[str, Any] | TaskResult],
     failures: dict[int, TaskFailure],
+    *,
+    job: Job | None = None,
 ) -> tuple[Accounting, list[int | None]]:
-    """Accounting summed in task order; events per input file (None: unknown)."""
+    """Accounting summed in task order; events per input file (None: unknown).
+
+    The events of failed tasks count as read and skipped (``task failed``); with ``job``,
+    an input none of whose tasks succeeded is opened to count them.
+    """
     accounting = Accounting()
     events: dict[int, int | None] = {}
     for task in tasks:
@@ -424,6 +439,8 @@ def _totals(
         events[task.file_index] = n
     for index in sorted(failures):
         task = tasks[index]
+        if events.get(task.file_index) is None and job is not None:
+            events[task.file_index] = _count_events(job, task.path)
         in_file = events.get(task.file_index)
         if in_file is not None:
             end = in_file if task.stop is None else min(task.stop, in_file)

@@ -92,6 +92,19 @@ def _json(attrs: dict[str, Any], key: str, default: Any) -> Any:
         return default
 
 
+def _accountings(files: Sequence[EventFile], every: list[dict[str, Any]]) -> list[Any]:
+    """Each input's accounting; one that is unreadable, or missing while others have one,
+    is an error (its events would be left out of the sum)."""
+    records = [_json(a, "accounting", None) for a in every]
+    have = [r is not None for r in records]
+    for f, a, ok in zip(files, every, have, strict=True):
+        if not ok and ("accounting" in a or any(have)):
+            what = "is not readable JSON" if "accounting" in a else "is missing"
+            msg = f"attribute 'accounting' {what}; concat cannot count this input's events"
+            raise FileFormatError(f.path, msg)
+    return [r for r in records if r is not None]
+
+
 def _summaries(files: Sequence[EventFile]) -> tuple[dict[str, npt.NDArray[Any]], list[str]]:
     """Summaries joined by their declared rule (:func:`hitprep.layout.combine`), by name,
     and the names dropped (missing in an input, or ``identical`` ones that differ).
@@ -207,7 +220,7 @@ def _attrs(
         if values[0] is not None and all(_same(values[0], v) for v in values[1:]):
             out[key] = values[0]
     out["inputs"] = json_attr(records)
-    out["accounting"] = json_attr(merge_accounting([_json(a, "accounting", {}) for a in every]))
+    out["accounting"] = json_attr(merge_accounting(_accountings(files, every)))
     joined = [
         {
             "path": str(f.path.resolve()),
