@@ -278,6 +278,23 @@ def _check_chunk(where: str, image: ImageConfig, step: int) -> None:
     check_memory(where, cells * itemsize * step, what=what)
 
 
+def _check_padded_sizes(where: str, sections: dict[str, Any], step: int) -> None:
+    """Fixed-length graphs and LDMX images of a chunk fit in memory (``[graph]``,
+    ``[[ldmx_images]]`` tables as their validators return them)."""
+    graph = sections.get("graph")
+    if isinstance(graph, dict) and graph.get("fixed_length") and graph.get("max_n_hits"):
+        row = len(graph["features"]) * np.dtype(graph["dtype"]).itemsize + 1  # + mask
+        what = f"a chunk of {step} events of {graph['max_n_hits']:,} padded nodes"
+        check_memory(f"{where} [graph].max_n_hits", graph["max_n_hits"] * row * step, what=what)
+    for i, table in enumerate(sections.get("ldmx_images", ())):
+        dim = int(table["dim"])
+        channels = 3 if table["format"] == "xyz" else int(table["depth"])
+        itemsize = np.dtype(table["dtype"] or "float32").itemsize
+        what = f"a chunk of {step} events of {dim} x {dim} x {channels} images"
+        at = f"{where} [ldmx_images] #{i + 1}.dim"
+        check_memory(at, float(dim) * dim * channels * itemsize * step, what=what)
+
+
 def lazy_section(target: str) -> Validator:
     """A validator that lives in the module that uses the section (``"module:function"``),
     imported only when a job has that section: those modules build on this one."""
@@ -400,8 +417,10 @@ class Job:
             msg = f"{where} [source].step: must be a positive number of events"
             raise ConfigError(msg)
         _check_output(f"{where} [output]", sections["output"])
+        step = sections["source"]["step"]
         for i, image in enumerate(sections.get("images", ())):
-            _check_chunk(f"{where} [images] #{i + 1}", image, sections["source"]["step"])
+            _check_chunk(f"{where} [images] #{i + 1}", image, step)
+        _check_padded_sizes(where, sections, step)
         return cls(sections, text, origin, overrides)
 
     def resolved_json(self) -> str:

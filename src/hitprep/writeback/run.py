@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hitprep.atomic import check_output
-from hitprep.config import Job
+from hitprep.config import Job, check_memory
 from hitprep.errors import ConfigError, CountOverflowError, KeyInFileError, ModelError
 from hitprep.events import counts
 from hitprep.provenance import input_records, provenance_attrs
@@ -496,6 +496,8 @@ def writeback(
         )
         chunker = _Chunker(spec, plan, summary, stride)
         total = source.num_events * spec.upsample
+        what = f"the per-event offsets of {total:,} output events ({spec.upsample:,} copies)"
+        check_memory("upsample", 8.0 * (total + 1), what=what)  # the writer's event index
         chunks = -(-source.num_events // max(1, spec.step)) * spec.upsample
         from tqdm import tqdm
 
