@@ -213,3 +213,25 @@ def wcsim_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = base / "grid.h5"
     convert(load_job("wcsim_grid", overrides=['pmt_grid.regions=["barrel"]']), [toy], out)
     return out
+
+
+@pytest.fixture(scope="session")
+def km3net_edges(
+    km3net_h5: Path, km3net_detx: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """``hitprep convert km3net_graph`` of km3net-testdata's 500 muon events with kNN edges
+    (k = 6 in position and time; at most 48 triggered hits per event)."""
+    pytest.importorskip("scipy")
+    from hitprep.config import load_job
+    from hitprep.runners import convert
+
+    edges = (
+        'graph.edges={kind = "knn", k = 6, features = ["pos_x", "pos_y", "pos_z", "time"],'
+        " scale = [1, 1, 1, 0.2]}"
+    )
+    job = load_job(
+        "km3net_graph", overrides=[edges, "graph.max_n_hits=48", "graph.only_triggered=true"]
+    )
+    out = tmp_path_factory.mktemp("km3net") / "graph_edges.h5"
+    convert(job, [km3net_h5], out, detx=km3net_detx)
+    return out

@@ -51,7 +51,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--model",
         metavar="NAME",
-        help="auto, convnet, convnet_extra, multivolume or pointnet (model.name)",
+        help="auto, convnet, convnet_extra, multivolume, pointnet or edgeconv (model.name)",
     )
     p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (train.epochs)")
     p.add_argument("--batch-size", type=int, metavar="N", help="events per batch")

@@ -25,7 +25,8 @@ images in ``x`` and a label field in ``y`` trains as it is. A full file::
     seed = 42
     index = ""               # `hitprep split` index file(s) instead of fractions
     [model]
-    name = "auto"            # convnet | convnet_extra | multivolume | pointnet
+    name = "auto"            # convnet | convnet_extra | multivolume | pointnet | edgeconv
+    k = 8                    # edgeconv: neighbours per node when the file stores no edges
     conv_channels = [16, 32]
     hidden = 64
     dropout = 0.0
@@ -90,6 +91,7 @@ _MODEL: Schema = {
     "hidden": (int, 64),
     "dropout": (float, 0.0),
     "node_channels": (list, [64, 128]),
+    "k": (int, 8),
 }
 _TRAIN: Schema = {
     "epochs": (int, 10),
@@ -115,7 +117,14 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("data", "kind"): ("auto", "images", "graph", "watchmal"),
     ("data", "channels"): ("auto", "none", "first", "last"),
     ("data", "transform"): ("none", "log1p"),
-    ("model", "name"): ("auto", "convnet", "convnet_extra", "multivolume", "pointnet"),
+    ("model", "name"): (
+        "auto",
+        "convnet",
+        "convnet_extra",
+        "multivolume",
+        "pointnet",
+        "edgeconv",
+    ),
     ("train", "optimizer"): ("adam", "adamw", "sgd"),
     ("train", "shuffle"): ("auto", "events", "chunks"),
     ("train", "loss"): ("auto", "mse", "huber"),
@@ -126,6 +135,7 @@ _POSITIVE = {
     ("train", "batch_size"),
     ("model", "hidden"),
     ("model", "kernel_size"),
+    ("model", "k"),
     ("data", "pmts_per_pixel"),
     ("train", "norm_events"),
 }

@@ -11,6 +11,11 @@ Layouts read:
 Feature names come from a compound dtype, OrcaSong's ``hit_info_<i>`` attributes,
 or a ``features`` / ``fields`` / ``columns`` attribute. Every batch is padded
 to its longest event and comes with ``<name>_mask`` (B, nodes) bool.
+
+Precomputed edges (``hitprep convert`` with ``graph.edges``: ``x_edges`` local (source,
+target) pairs and ``x_edges_indices``) come as ``<name>_edges`` (E, 2) int64: indices
+into the batch's flattened nodes (``event * nodes + node``); edges to nodes cut by
+``max_nodes`` are dropped.
 """
 
 from __future__ import annotations
@@ -132,6 +137,8 @@ class GraphDataset(EventDataset):
         self._mem_nodes: npt.NDArray[Any] | None = None
         self._mem_mask: npt.NDArray[np.bool_] | None = None
         self._mem_starts: npt.NDArray[np.int64] | None = None
+        self.edges_dataset: str | None = None
+        self.edge_starts = self.edge_stops = np.zeros(0, dtype=np.int64)
         super().__init__(path, **options)
 
     # -- layout ---------------------------------------------------------------------------
@@ -158,6 +165,20 @@ class GraphDataset(EventDataset):
         self.feature_cols = [names.index(n) for n in chosen]
         self.feature_names = tuple(chosen)
         self.specs = (InputSpec(self.nodes, "nodes", (len(chosen),), self.feature_names),)
+        self._find_edges(f)
+
+    def _find_edges(self, f: h5py.File) -> None:
+        name = f"{self.nodes}_edges"
+        index = f.get(f"{name}_indices")
+        if not isinstance(f.get(name), h5py.Dataset) or not isinstance(index, h5py.Dataset):
+            return
+        spans = index[:]
+        if not spans.dtype.names or len(spans) != self.n_file_rows:
+            detail = f"{name}_indices: expected (index, n_items) per event, found {spans.dtype}"
+            raise FileFormatError(self.path, detail)
+        self.edges_dataset = name
+        self.edge_starts = spans["index"].astype(np.int64)
+        self.edge_stops = self.edge_starts + spans["n_items"].astype(np.int64)
 
     def _find_mask(self, f: h5py.File, names: list[str]) -> None:
         spec = self.mask_spec
@@ -266,10 +287,23 @@ class GraphDataset(EventDataset):
                 ds = self.file.get()[self.nodes]
                 flat, counts = read_spans(ds, self.starts[rows], self.stops[rows])
             x, mask = pad_nodes(self._features(flat), counts, max_nodes=self.max_nodes)
-        return {
+        out = {
             self.nodes: torch.from_numpy(np.ascontiguousarray(x)),
             f"{self.nodes}_mask": torch.from_numpy(mask),
         }
+        if self.edges_dataset is not None:
+            out[self.edges_dataset] = self._edges(rows, x.shape[1])
+        return out
+
+    def _edges(self, rows: npt.NDArray[np.int64], width: int) -> torch.Tensor:
+        """The rows' edges as (E, 2) indices into the batch's flattened (B * width) nodes."""
+        ds = self.file.get()[str(self.edges_dataset)]
+        local, counts = read_spans(ds, self.edge_starts[rows], self.edge_stops[rows])
+        local = np.asarray(local, dtype=np.int64).reshape(-1, 2)
+        event = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
+        keep = (local < width).all(axis=1) & (local >= 0).all(axis=1)
+        flat = event[keep, None] * width + local[keep]
+        return torch.from_numpy(np.ascontiguousarray(flat))
 
     def _read_padded(
         self, rows: npt.NDArray[np.int64], positions: npt.NDArray[np.int64]

@@ -8,6 +8,8 @@
   CNN), features concatenated, one dense head.
 - :class:`PointNet`: a shared per-node MLP, max and mean pooling over real nodes only (the
   mask), a dense head: a DeepSets / PointNet-style model for graphs.
+- :class:`EdgeConvModel`: EdgeConv layers over the stored edges (or kNN in the batch),
+  DynEdge-style skip connections, max + mean pooling (:mod:`hitprep.ml.edgeconv`).
 
 Every model normalizes its inputs with the training split's statistics (stored as
 buffers, so a checkpoint carries them), takes a batch dict and returns class logits, or
@@ -30,6 +32,7 @@ __all__ = [
     "MODELS",
     "ConvNet",
     "ConvNetExtraInput",
+    "EdgeConvModel",
     "HitprepModel",
     "MultiVolumeCNN",
     "PointNet",
@@ -233,6 +236,39 @@ class PointNet(HitprepModel):
         return logits
 
 
+class EdgeConvModel(HitprepModel):
+    """EdgeConv layers over each event's hit neighbourhoods, pooled, a dense head."""
+
+    name = "edgeconv"
+
+    def __init__(
+        self,
+        schema: Schema,
+        *,
+        node_channels: Sequence[int] = (64, 128),
+        k: int = 8,
+        hidden: int = 64,
+        dropout: float = 0.0,
+    ) -> None:
+        from hitprep.ml.edgeconv import EdgeConvNet, check_graph_schema, position_columns
+
+        super().__init__(schema, hidden=hidden, dropout=dropout)
+        check_graph_schema(self.name, schema)
+        spec = schema.inputs[0]
+        self.input = spec.name
+        self.points = position_columns(spec.features) if spec.features else []
+        self.net = EdgeConvNet(spec.shape[-1], node_channels, k=k)
+        self.classifier = self.head(self.net.n_out)
+
+    def forward(self, batch: Mapping[str, Tensor]) -> Tensor:
+        x = self.norms[self.input](batch[self.input])
+        points = x[..., self.points] if self.points else x
+        edges = batch.get(f"{self.input}_edges")
+        pooled = self.net(x, batch[f"{self.input}_mask"], points, edges)
+        logits: Tensor = self.classifier(self.join_extras(pooled, batch))
+        return logits
+
+
 def _check_inputs(name: str, schema: Schema, *, kinds: tuple[str, ...]) -> None:
     bad = [i for i in schema.inputs if i.kind not in kinds]
     if bad or not schema.inputs:
@@ -247,6 +283,7 @@ MODELS: dict[str, type[HitprepModel]] = {
     "convnet_extra": ConvNetExtraInput,
     "multivolume": MultiVolumeCNN,
     "pointnet": PointNet,
+    "edgeconv": EdgeConvModel,
 }
 
 _OPTIONS = {
@@ -254,6 +291,7 @@ _OPTIONS = {
     "convnet_extra": ("conv_channels", "kernel_size", "hidden", "dropout"),
     "multivolume": ("conv_channels", "kernel_size", "hidden", "dropout"),
     "pointnet": ("node_channels", "hidden", "dropout"),
+    "edgeconv": ("node_channels", "k", "hidden", "dropout"),
 }
 
 
