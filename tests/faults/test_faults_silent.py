@@ -240,3 +240,30 @@ def test_concat_of_an_input_whose_accounting_is_unreadable(
         " concat cannot count this input's events"
     )
     assert not joined.exists()
+
+
+# -- family 6: one line naming file, key and place --------------------------------------------
+
+
+def test_corrupt_compressed_chunk_names_file_and_dataset(
+    km3net_h5: Path, km3net_detx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "corrupt.h5"
+    bad.write_bytes(km3net_h5.read_bytes())
+    with h5py.File(bad) as f:
+        chunk = f["hits/time"].id.get_chunk_info(3)
+        start = int(chunk.chunk_offset[0])
+    with bad.open("r+b") as fh:  # flip 64 bytes in the middle of the deflated chunk
+        fh.seek(chunk.byte_offset + chunk.size // 2)
+        block = fh.read(64)
+        fh.seek(chunk.byte_offset + chunk.size // 2)
+        fh.write(bytes(255 - b for b in block))
+    out = tmp_path / "out.h5"
+    args = ["convert", "km3net_zt", str(bad), "--detx", str(km3net_detx), "-o", str(out)]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        f"hitprep convert: error: {bad}: /hits/time: compressed chunk of items {start} to"
+    )
+    assert "is corrupt" in err and len(err.splitlines()) == 1
+    assert not out.exists()

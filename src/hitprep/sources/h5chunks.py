@@ -19,7 +19,8 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from hitprep.deflate import decompress
+from hitprep.deflate import decompress, zlib_error
+from hitprep.errors import FileFormatError
 from hitprep.threads import run_all
 
 __all__ = ["ensure_filters", "read_slice"]
@@ -102,7 +103,13 @@ def read_slice(ds: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
     ]
 
     def decode(i: int) -> None:
-        _decode_into(pieces[i], raws[i], filters, itemsize)
+        try:
+            _decode_into(pieces[i], raws[i], filters, itemsize)
+        except (zlib_error, ValueError) as err:  # a damaged chunk: name file, dataset, items
+            lo = (first + i) * length
+            hi = min(lo + length, ds.shape[0])
+            msg = f"{ds.name}: compressed chunk of items {lo} to {hi} is corrupt ({err})"
+            raise FileFormatError(ds.file.filename, msg) from err
 
     run_all(decode, range(len(raws)))  # waits, and raises the first error
     offset = start - first * length

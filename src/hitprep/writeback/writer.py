@@ -39,7 +39,7 @@ import numpy.typing as npt
 import uproot
 
 from hitprep import deflate
-from hitprep.atomic import check_output, partial_path
+from hitprep.atomic import check_output, partial_path, publish
 from hitprep.errors import ConfigError
 
 __all__ = ["FastZLIB", "NanoAODWriter", "parse_compression"]
@@ -354,8 +354,7 @@ class NanoAODWriter:
         """Close the file and move it to its final path."""
         self._open().close()
         self._file = None
-        self.tmp_path.replace(self.path)
-        return self.path
+        return publish(self.tmp_path, self.path)
 
     def abort(self) -> None:
         """Close and delete the temporary file."""
