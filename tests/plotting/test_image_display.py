@@ -93,3 +93,24 @@ def test_cli_draws_every_image_output(
     out = tmp_path / "event.png"
     assert main(["display", str(path), "--event", "1", "-o", str(out)]) == 0
     assert out.read_bytes()[:4] == PNG
+
+
+def test_channel_pictures_carry_axes(ldmx_root: Path, tmp_path: Path) -> None:
+    """The LDMX demo's mean images: axes from the output, one colour bar per panel."""
+    from hitprep.plotting.calo import plot_channels
+
+    xyz = tmp_path / "xyz.h5"
+    _convert(["ldmx_xyz", str(ldmx_root), "-o", str(xyz)])
+    with h5py.File(xyz, "r") as f:
+        (spec,) = image_specs(f)
+        mean = f["image"][:].mean(axis=0)
+    out = plot_channels(
+        {"signal": mean},
+        ["x-y", "y-z", "z-x"],
+        tmp_path / "mean.png",
+        axes=[(x, y) for _, x, y in spec.channels],
+        value_label="mean E per event [MeV]",
+    )
+    assert out.read_bytes()[:4] == PNG
+    assert [a.name for _, a, b in spec.channels] == ["x", "y", "z"]
+    assert spec.channels[1][2].edges[0] == 240.0  # y-z: z from the preset's z_range

@@ -18,6 +18,7 @@ __all__ = ["run"]
 def run(outdir: Path) -> list[str]:
     from hitprep.config import load_job
     from hitprep.plotting.calo import plot_channels
+    from hitprep.plotting.images import Axis
     from hitprep.runners import convert
     from hitprep.toys.acts import write_acts, write_trackml
 
@@ -33,6 +34,10 @@ def run(outdir: Path) -> list[str]:
         shapes = {v: f[v].shape[1:] for v in ("v0", "v1", "v2")}
         passed = int(np.flatnonzero(y["trigger"])[0]) if y["trigger"].any() else 0
         volumes = {v: f[v][passed] for v in ("v0", "v1", "v2")}
+        stats = f["bin_stats"]
+        ranges = {
+            v: (stats[f"{v}/phi/bin_edges"][:], stats[f"{v}/z/bin_edges"][:]) for v in volumes
+        }
     lines.append(
         f"  trigger (>= 3 particles, pT > 2 GeV, >= 7 layers): {y['trigger'].mean():.1%} of"
         f" {len(y)} events pass; images " + ", ".join(f"{k} {s}" for k, s in shapes.items())
@@ -48,6 +53,11 @@ def run(outdir: Path) -> list[str]:
         ["pixels (v0)", "short strips (v1)", "long strips (v2)"],
         outdir / "acts_event.png",
         title="toy barrel tracker: hits per (phi, z) bin",
+        axes=[
+            (Axis("phi", phi), Axis("z", np.linspace(z[0], z[-1], 129)))
+            for phi, z in ranges.values()
+        ],
+        value_label="hits",
         overwrite=True,
     )
     lines.append(f"event picture: {plot}")

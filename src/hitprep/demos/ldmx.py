@@ -18,6 +18,7 @@ __all__ = ["run"]
 def run(outdir: Path) -> list[str]:
     from hitprep.config import load_job
     from hitprep.plotting.calo import plot_channels
+    from hitprep.plotting.images import image_specs
     from hitprep.runners import convert
     from hitprep.tools.export import export_hits
     from hitprep.tools.mix import mix
@@ -55,6 +56,7 @@ def run(outdir: Path) -> list[str]:
         label = f["label"][:]
         images = f["image"][:]
         mass = f["mass"][:]
+        (spec,) = image_specs(f)  # the projections' axes: x-y, y-z, z-x in mm
     rows = {
         "background": images[label == 0].mean(axis=0),
         "signal 10 MeV": images[(label == 1) & (mass == 10.0)].mean(axis=0),
@@ -70,6 +72,8 @@ def run(outdir: Path) -> list[str]:
         ["x-y", "y-z", "z-x"],
         outdir / "ldmx_mean_images.png",
         title="toy LDMX ECal: mean xyz images",
+        axes=[(x, y) for _, x, y in spec.channels],
+        value_label="mean E per event [MeV]",
         overwrite=True,
     )
     lines.append(f"mean images: {plot}")

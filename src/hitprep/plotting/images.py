@@ -28,7 +28,16 @@ from hitprep.errors import ConfigError, FileFormatError
 from hitprep.plotting.save import save_figure
 from hitprep.plotting.units import axis_label, weight_label
 
-__all__ = ["Axis", "ImageSpec", "Panel", "draw_image_event", "event_truth", "image_specs"]
+__all__ = [
+    "Axis",
+    "ImageSpec",
+    "Panel",
+    "draw_image_event",
+    "draw_panel",
+    "event_truth",
+    "image_specs",
+    "panels",
+]
 
 #: a first axis with at most this many bins is shown slice by slice (tracker layers)
 MAX_SLICES = 12
@@ -202,7 +211,7 @@ def draw_image_event(
             if c >= len(row):
                 ax.set_visible(False)
                 continue
-            _draw_panel(fig, ax, row[c], spec.weights, scale)
+            draw_panel(fig, ax, row[c], weight_label(spec.weights), scale)
     title = f"{Path(path).name}, event {event}" + (f"\n{truth}" if truth else "")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -219,14 +228,15 @@ def _scale(panels: list[Panel]) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
-def _draw_panel(
-    fig: Any, ax: Any, panel: Panel, weights: str | None, scale: tuple[float, float]
+def draw_panel(
+    fig: Any, ax: Any, panel: Panel, label: str, scale: tuple[float, float] | None = None
 ) -> None:
+    """Draw one panel on ``ax``: empty bins blank, axes with units, a colour bar ``label``."""
     shown = np.ma.masked_equal(panel.values.T, 0)  # empty bins blank, so sparse hits stand out
-    lo, hi = scale
+    lo, hi = scale or _scale([panel])
     mesh = ax.pcolormesh(panel.x.edges, panel.y.edges, shown, cmap="viridis", vmin=lo, vmax=hi)
     ax.set_facecolor("#f0f0f0")
-    fig.colorbar(mesh, ax=ax, label=weight_label(weights), shrink=0.85)
+    fig.colorbar(mesh, ax=ax, label=label, shrink=0.85)
     ax.set_title(panel.title, fontsize=9)
     ax.set_xlabel(axis_label(panel.x.name), fontsize=8)
     if panel.y.name:
