@@ -267,3 +267,21 @@ def test_corrupt_compressed_chunk_names_file_and_dataset(
     )
     assert "is corrupt" in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["shuffle", "in.h5", "-o", "out.h5", "--seed", "-1"], "expected a non-negative integer"),
+        (["split", "in.h5", "--seed", "x"], "expected a non-negative integer, got 'x'"),
+        (["binstats", "in.h5", "--save-as", "plot"], "'plot' has no plot suffix; use one of"),
+        (["display", "in.h5", "-o", "plot.txt"], "'plot.txt' has no plot suffix"),
+    ],
+)
+def test_option_values_checked_when_parsed(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err

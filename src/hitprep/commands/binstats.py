@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hitprep.commands import add_output_options
+from hitprep.commands import add_output_options, plot_file
 
 __all__ = ["add_parser", "run"]
 
@@ -20,7 +20,7 @@ def add_parser(sub: Any) -> None:
         ),
     )
     p.add_argument("files", nargs="+", metavar="OUTPUT.h5", help="hitprep image outputs")
-    p.add_argument("--save-as", required=True, help="plot file (.pdf or .png)")
+    p.add_argument("--save-as", required=True, type=plot_file, help="plot file (.pdf or .png)")
     add_output_options(p, replaces="an existing plot", progress=False)
     p.set_defaults(run=run)
 

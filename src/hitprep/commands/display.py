@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hitprep.commands import add_output_options
+from hitprep.commands import add_output_options, plot_file
 
 __all__ = ["add_parser", "run"]
 
@@ -32,7 +32,14 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("file", metavar="FILE", help="input file")
     p.add_argument("--event", type=int, default=0, metavar="N", help="event index (default 0)")
-    p.add_argument("-o", "--output", required=True, metavar="PLOT", help="plot file (.png, .pdf)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=plot_file,
+        metavar="PLOT",
+        help="plot file (.png, .pdf)",
+    )
     p.add_argument("--geometry", metavar="FILE", help="file with the tank (a WCSim file or dump)")
     p.add_argument(
         "--trust-pickle",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hitprep.commands import add_output_options, add_set_option, show_progress
+from hitprep.commands import add_output_options, add_set_option, seed, show_progress
 from hitprep.errors import ConfigError
 
 __all__ = ["add_parser", "parse_signal", "run"]
@@ -62,7 +62,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="output HDF5 file")
     p.add_argument("--job", default="ldmx_xyz", help="image job or preset (default: ldmx_xyz)")
     add_set_option(p, example="ldmx_images.0.dim=32")
-    p.add_argument("--seed", type=int, default=0, help="seed of background masses and shuffle")
+    p.add_argument("--seed", type=seed, default=0, help="seed of background masses and shuffle")
     p.add_argument("--max-ram", default="2GB", help="memory budget of the shuffle (default 2GB)")
     add_output_options(p)
     p.set_defaults(run=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hitprep.commands import add_output_options, show_progress
+from hitprep.commands import add_output_options, seed, show_progress
 
 __all__ = ["add_parser", "run"]
 
@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("input", help="hitprep HDF5 output")
     p.add_argument("-o", "--output", required=True, help="output HDF5 file")
-    p.add_argument("--seed", type=int, default=0, help="permutation seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="permutation seed (default 0)")
     p.add_argument("--max-ram", default="2GB", help="memory budget, e.g. 2GB, 512MB (default 2GB)")
     p.add_argument("--tmpdir", help="folder for the scratch file (default: beside the output)")
     add_output_options(p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hitprep.commands import add_output_options
+from hitprep.commands import add_output_options, seed
 
 __all__ = ["add_parser", "run"]
 
@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--names", help="part names, comma-separated (default train,val,test)")
     p.add_argument("--by", help="keep groups whole: run, file, event or an event_info field")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the random order (default 0)")
     p.add_argument("--files", action="store_true", help="write the events, not index files")
     p.add_argument("-o", "--prefix", help="output prefix (default: the input without .h5)")
     p.add_argument("--max-ram", default="1GB", help="memory per block of events (--files)")
