@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
+import subprocess
+import sys
 from typing import Any
 
 from hitprep.commands import add_set_option, show_progress
@@ -68,6 +72,15 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="print the configuration (file, flags, defaults) as TOML and exit",
     )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help=(
+            "train in N processes with DistributedDataParallel (launches torchrun; gloo on"
+            " CPUs, NCCL on GPUs); train.batch_size stays the global batch"
+        ),
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--overwrite", action="store_true", help="restart a run that exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -87,6 +100,26 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
     return items
 
 
+def _launch(args: argparse.Namespace) -> int:
+    """Run this command again in ``--nproc`` processes under ``torch.distributed.run``."""
+    words = shlex.split(args.command_line)[1:]
+    if "--nproc" in words:
+        i = words.index("--nproc")
+        del words[i : i + 2]
+    words = [w for w in words if not w.startswith("--nproc=")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={args.nproc}",
+        "-m",
+        "hitprep",
+        *words,
+    ]
+    return subprocess.run(command, check=False).returncode
+
+
 def run(args: argparse.Namespace) -> int:
     from hitprep.errors import ConfigError
     from hitprep.ml.config import load_train_config
@@ -101,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     from hitprep.ml.errors import require_torch
 
     require_torch("train")
+    if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch(args)
     from hitprep.ml.train import resume_config, train
 
     if args.resume and args.config is None:

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from hitprep.errors import ConfigError
 from hitprep.ml.datasets import Batch
 from hitprep.ml.device import to_device
+from hitprep.ml.distributed import Processes, ShardSampler, reduce_sums
 from hitprep.ml.inference import run_model
 from hitprep.ml.loader import ChunkShuffleSampler, EventShuffleSampler
 from hitprep.ml.metrics import roc_curve
@@ -52,12 +53,16 @@ def run_epoch(
     epochs: int,
     seed: int,
     task: Task | None = None,
+    procs: Processes | None = None,
+    forward: torch.nn.Module | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Train one epoch, then score the validation split.
 
     Shuffling (the sampler's ``set_epoch``) and dropout are seeded by ``seed`` and
     ``epoch``, so an epoch repeats exactly whether or not the run was resumed before it.
+    With several processes (``procs``), ``forward`` is the DistributedDataParallel wrapper
+    of ``model``, and the training sums are added over the processes.
 
     Returns:
         The history record: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``,
@@ -71,8 +76,10 @@ def run_epoch(
 
     started = time.perf_counter()
     sampler = train_loader.sampler
-    if isinstance(sampler, EventShuffleSampler | ChunkShuffleSampler):
+    if isinstance(sampler, EventShuffleSampler | ChunkShuffleSampler | ShardSampler):
         sampler.set_epoch(epoch)
+    procs = procs or Processes()
+    net = forward or model
     torch.manual_seed(seed * 100_003 + epoch)  # dropout: the same with or without a resume
     task = task or Task(model.schema)
     model.train()
@@ -86,7 +93,7 @@ def run_epoch(
     )
     for batch in bar:
         batch = to_device(batch, device)
-        out = model(batch)
+        out = net(batch)
         loss = task.loss(out, batch)
         if not torch.isfinite(loss):
             msg = (
@@ -103,11 +110,12 @@ def run_epoch(
             correct += int((out.argmax(1) == batch["label"]).sum())
         n += size
         bar.set_postfix(loss=f"{loss_sum / n:.4f}")
+    loss_sum, correct_sum, n_sum = reduce_sums([loss_sum, float(correct), float(n)], procs)
     val = run_model(model, val_loader, device, task=task, progress=progress, desc="validation")
     record: dict[str, Any] = {
         "epoch": epoch,
-        "train_loss": loss_sum / max(n, 1),
-        "train_accuracy": None if task.regression else correct / max(n, 1),
+        "train_loss": loss_sum / max(n_sum, 1),
+        "train_accuracy": None if task.regression else correct_sum / max(n_sum, 1),
         "val_loss": float(val.loss if val.loss is not None else math.nan),
         "val_accuracy": None,
         "val_auc": None,

@@ -23,6 +23,8 @@ from hitprep.ml.config import TrainConfig
 from hitprep.ml.data import open_dataset
 from hitprep.ml.datasets import EventDataset
 from hitprep.ml.device import pick_device
+from hitprep.ml.distributed import shard_loader
+from hitprep.ml.distributed import start as start_processes
 from hitprep.ml.epochs import epoch_line, make_optimizer, move_optimizer, run_epoch
 from hitprep.ml.loader import make_loader
 from hitprep.ml.models import HitprepModel, build_model
@@ -144,6 +146,9 @@ def train(
         raise ConfigError(msg)
     train_cfg = config.train
     device = pick_device(train_cfg["device"])
+    procs = start_processes(device)
+    if not procs.main:
+        log = _silent
     train_ds, val_ds, n_rows = _datasets(config)
     signal = None if config.data["signal"] == "" else int(config.data["signal"])
     found = train_ds.schema(transform=config.data["transform"], signal=signal)
@@ -164,7 +169,7 @@ def train(
             optimizer.load_state_dict(ckpt.optimizer_state)
         log(f"resuming {out} after epoch {ckpt.epoch}")
     else:
-        for p in existing:
+        for p in existing if procs.main else []:
             p.unlink()
         stats = {}
         if config.data["normalize"]:
@@ -201,6 +206,13 @@ def train(
         pin_memory=pin,
     )
     val_loader = make_loader(val_ds, batch_size=batch_size, num_workers=workers, pin_memory=pin)
+    forward: torch.nn.Module | None = None
+    if procs.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_loader = shard_loader(train_loader, procs)
+        forward = DistributedDataParallel(model)
+        log(f"{procs.world} processes, {batch_size // procs.world} events each per batch")
     stopped = train_cfg["patience"] > 0 and state["stale_epochs"] >= train_cfg["patience"]
     if start > train_cfg["epochs"] or stopped:
         why = "stopped early" if stopped else f"has {start - 1} epochs"
@@ -217,8 +229,11 @@ def train(
             epochs=train_cfg["epochs"],
             seed=train_cfg["seed"],
             task=task,
-            progress=progress,
+            procs=procs,
+            forward=forward,
+            progress=progress and procs.main,
         )
+        record["processes"] = procs.world
         history.append(record)
         improved = record["val_loss"] < state["best_val_loss"] - train_cfg["min_delta"]
         if improved:
@@ -231,21 +246,24 @@ def train(
             "optimizer": optimizer,
             "epoch": epoch,
             "history": history,
-            "extra": dict(state),
+            "extra": {**state, "processes": procs.world},
         }
-        if improved:
+        if improved and procs.main:
             save_checkpoint(best_path, **ckpt_args)
-        save_checkpoint(last_path, **ckpt_args)
+        if procs.main:
+            save_checkpoint(last_path, **ckpt_args)
         log(epoch_line(record, train_cfg["epochs"], improved))
         stopped = train_cfg["patience"] > 0 and state["stale_epochs"] >= train_cfg["patience"]
         if stopped:
             patience = train_cfg["patience"]
             log(f"early stopping: validation loss did not improve in {patience} epochs")
         epoch += 1
-    (out / "history.json").write_text(json.dumps(history, indent=1))
-    (out / "config.json").write_text(json.dumps(config.as_dict(), indent=1))
     plots: list[Path] = []
-    if history:
+    if procs.main:
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        records = {**config.as_dict(), "processes": procs.world}
+        (out / "config.json").write_text(json.dumps(records, indent=1))
+    if history and procs.main:
         from hitprep.plotting.training import plot_history
 
         plots = plot_history(history, out / "history", best_epoch=state["best_epoch"] or None)
@@ -261,6 +279,10 @@ def train(
         model,
         plots,
     )
+
+
+def _silent(line: str) -> None:
+    """The log of processes other than the first."""
 
 
 def _check_resumable(before: TrainConfig, now: TrainConfig) -> None:
