@@ -6,7 +6,7 @@ DEMO_DIR ?= demo-output
 # pins for this machine and CI (the CPU torch wheel); users of `pip install hitprep` get none
 PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: demo test install install-test install-docs docs lint typecheck clean
+.PHONY: demo test install install-test install-docs docs dist-check lint typecheck clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,19 @@ install-docs: $(PY)
 # the documentation site (strict: a broken link or a reference that moved fails the build)
 docs: install-docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
+
+# the sdist and wheel build, pass twine's checks, and the wheel alone installs into a fresh
+# venv and runs (what `pip install hitprep` gives a user)
+dist-check: $(PY)
+	$(PIP_INSTALL) -e '.[release]'
+	rm -rf dist build/wheel-venv
+	$(PY) -m build --sdist --wheel --outdir dist . > build-dist.log || (cat build-dist.log; exit 1)
+	rm -f build-dist.log
+	$(VENV)/bin/twine check --strict dist/*
+	$(PYTHON) -m venv build/wheel-venv
+	build/wheel-venv/bin/python -m pip install -q -c constraints.txt dist/*.whl
+	cd build && wheel-venv/bin/hitprep --help > /dev/null && wheel-venv/bin/hitprep presets
+	cd build && wheel-venv/bin/hitprep toy ldmx -n 5 -o wheel-venv/toy.root --overwrite
 
 demo: install
 	$(PY) -m hitprep.demo $(DEMO_DIR)
