@@ -100,12 +100,14 @@ def test_serial_and_processes_give_the_same_output(
     job: Job, inputs: list[Path], km3net_detx: Path, tmp_path: Path
 ) -> None:
     serial = _convert(job, inputs, tmp_path / "serial.h5", km3net_detx)
-    assert serial.runner == "serial" and serial.tasks == N_FILES
+    assert serial.runner == "direct" and serial.tasks == N_FILES  # no shards, no merge
+    sharded = _convert(job, inputs, tmp_path / "sharded.h5", km3net_detx, resume=True)
+    assert sharded.runner == "serial" and sharded.tasks == N_FILES
     two = _convert(job, inputs, tmp_path / "two.h5", km3net_detx, workers=2)
     assert two.runner == "processes x2" and two.processes == 2  # this one and a started one
     split = _convert(job, inputs, tmp_path / "split.h5", km3net_detx, workers=2, task_events=13)
     assert split.tasks == N_FILES * 3  # 13 + 13 + 4 entries per file
-    for other in ("two.h5", "split.h5"):
+    for other in ("sharded.h5", "two.h5", "split.h5"):
         _assert_same(tmp_path / "serial.h5", tmp_path / other)
     assert not parts_folder(tmp_path / "two.h5").exists()  # merged, then removed
 

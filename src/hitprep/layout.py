@@ -47,6 +47,7 @@ __all__ = [
     "infer_layout",
     "jagged",
     "read_layout",
+    "role_text",
     "side",
     "summary",
 ]
@@ -191,6 +192,24 @@ class Layout:
         if undeclared:
             detail = f"datasets not in the declared layout: {undeclared}"
             raise FileFormatError(path, detail)
+
+
+def role_text(entry: Entry) -> str:
+    """A dataset's role in words, as ``hitprep inspect`` shows it.
+
+    Example:
+        >>> role_text(jagged("event_hits_index", ["hit_pmt"], form="starts")["hit_pmt"])
+        'items of event_hits_index'
+        >>> role_text(summary("sum"))
+        'summary, sum'
+    """
+    if entry.role == "index":
+        return f"index ({entry.form}, {entry.storage or 'chunked'}) of {', '.join(entry.items)}"
+    if entry.role == "items":
+        return f"items of {entry.index}"
+    if entry.role == "summary":
+        return f"summary, {entry.combine}"
+    return "per event" if entry.role == "events" else entry.role
 
 
 def _entry(raw: Mapping[str, Any]) -> Entry:

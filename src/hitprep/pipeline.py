@@ -346,18 +346,19 @@ class Pipeline:
             return None
         return makers[0].count_items(collection, source, start, stop, step=step)
 
-    def prepare(self, sink: HDF5Sink, source: Source, start: int, stop: int, *, step: int) -> None:
-        """Let representations size datasets before the first batch of events ``[start, stop)``.
+    def prepare(self, sink: HDF5Sink, item_count: Callable[[str], int | None]) -> None:
+        """Let representations size datasets before the first batch.
 
-        Records the datasets they create as summaries (see :meth:`finish`).
+        Args:
+            sink: the output.
+            item_count: items a collection will hold over everything this sink gets
+                (see :meth:`item_count`), or None when that cannot be known cheaply.
+
+        Records the datasets they create as written whole (see :meth:`finish`).
         """
         self.summaries = {}
-
-        def count(collection: str) -> int | None:
-            return self.item_count(collection, source, start, stop, step=step)
-
         for i, rep in enumerate(self.representations):
-            self._track(sink, i, partial(rep.prepare, sink, count))
+            self._track(sink, i, partial(rep.prepare, sink, item_count))
 
     def _track(self, sink: HDF5Sink, index: int, write: Callable[[], None]) -> None:
         """Run ``write``; the fixed-size datasets it creates are summaries of rep ``index``."""

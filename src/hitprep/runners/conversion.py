@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from hitprep.runners.tasks import (
     open_input,
     output_sink,
     run_range,
+    task_items,
     task_key,
 )
 from hitprep.sources import numbered_across_files
@@ -236,8 +238,9 @@ def convert(
         spec = WorkSpec.build(job, detx=str(detx) if detx else None, step=chunk, command=command)
         pipeline = spec.pipeline()  # builds (and so checks) the job before any work
         tasks = plan_tasks(spec, paths, task_events=task_events)
-        if len(tasks) == 1 and not (parallel or keep_going or virtual or resume):
-            return _direct(spec, tasks[0], out, overwrite=overwrite, progress=progress, t0=started)
+        resuming = resume or (resume is None and parts_folder(out.resolve()).exists())
+        if not (parallel or keep_going or virtual or resuming):
+            return _direct(spec, tasks, out, overwrite=overwrite, progress=progress, t0=started)
         pipeline.ready()  # a bad detector file fails the job, not each of its tasks
         backend = early or make_backend(
             workers=workers, dask=dask, scheduler=scheduler, timeout=scheduler_timeout
@@ -303,21 +306,32 @@ def _provenance(
 
 
 def _direct(
-    spec: WorkSpec, task: Task, out: Path, *, overwrite: bool, progress: bool, t0: float
+    spec: WorkSpec, tasks: list[Task], out: Path, *, overwrite: bool, progress: bool, t0: float
 ) -> Summary:
-    """One task, written straight into the output."""
+    """Every task, one after another, written straight into the output: no shards, no merge.
+
+    What a merge of the tasks' shards would write, without writing and reading every row
+    twice (the default for one process). The pipeline sizes its datasets for all tasks at
+    once (e.g. WatChMaL's contiguous hits, counted over every input before the first).
+    """
     pipeline = spec.pipeline()
     job = spec.job
     with (
         output_sink(job, out, overwrite=overwrite) as sink,
         _bar(out, progress) as bar,
     ):
-        tracker = EventProgress(bar, 1)
-        n_file = run_range(pipeline, spec, task, sink, tracker)
+        tracker = EventProgress(bar, len(tasks))
+        pipeline.prepare(sink, partial(task_items, pipeline, spec, tasks))
+        file_events: dict[int, int | None] = {}
+        for task in tasks:
+            file_events[task.file_index] = run_range(
+                pipeline, spec, task, sink, tracker, prepare=False
+            )
         pipeline.finish(sink)
-        sink.set_attrs(_provenance(spec, [task.path], [n_file], pipeline.accounting))
+        events = [file_events[i] for i in sorted(file_events)]
+        sink.set_attrs(_provenance(spec, _inputs(tasks), events, pipeline.accounting))
         sink.commit()
-    return Summary(out, pipeline.accounting, time.perf_counter() - t0)
+    return Summary(out, pipeline.accounting, time.perf_counter() - t0, tasks=len(tasks))
 
 
 def _sharded(

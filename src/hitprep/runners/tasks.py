@@ -18,8 +18,9 @@ import resource
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -191,10 +192,35 @@ def open_input(job: Job, path: Path, *, before: tuple[Path, ...] = ()) -> Source
     return open_source(path, format=src["format"], **options)
 
 
+def task_items(
+    pipeline: Pipeline, spec: WorkSpec, tasks: Sequence[Task], collection: str
+) -> int | None:
+    """Items of ``collection`` that ``tasks`` will produce, when every source can tell cheaply."""
+    total = 0
+    for task in tasks:
+        with open_input(spec.job, task.path, before=task.before) as source:
+            end = source.num_events if task.stop is None else min(task.stop, source.num_events)
+            n = pipeline.item_count(collection, source, task.start, end, step=spec.step)
+        if n is None:
+            return None
+        total += n
+    return total
+
+
 def run_range(
-    pipeline: Pipeline, spec: WorkSpec, task: Task, sink: HDF5Sink, report: Report = _no_report
+    pipeline: Pipeline,
+    spec: WorkSpec,
+    task: Task,
+    sink: HDF5Sink,
+    report: Report = _no_report,
+    *,
+    prepare: bool = True,
 ) -> int:
     """Convert one task's events into ``sink``, chunk by chunk.
+
+    Args:
+        prepare: let the pipeline size its datasets for this task alone first (False:
+            the caller prepared it for several tasks written into the same sink).
 
     Returns:
         The number of events in the input file.
@@ -204,7 +230,8 @@ def run_range(
         end = source.num_events if task.stop is None else min(task.stop, source.num_events)
         report(task.index, "start", max(end - task.start, 0))
         ctx = Context(str(source.path), task.file_index, pipeline.accounting)
-        pipeline.prepare(sink, source, task.start, end, step=spec.step)
+        if prepare:
+            pipeline.prepare(sink, partial(task_items, pipeline, spec, [task]))
         for batch in source.iterate(step=spec.step, start=task.start, stop=end, fields=wanted):
             sink.append(pipeline.run(batch, ctx))
             report(task.index, "events", len(batch))

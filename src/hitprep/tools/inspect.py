@@ -158,12 +158,15 @@ def _describe_hdf5(path: Path, pattern: str | None = None) -> str:
                     f" skipped {acc['events_skipped'] or 0}; read: {items or 'no collections'}"
                 )
 
+            roles = _layout_lines(f, path, lines)
+
             def visit(name: str, obj: object) -> None:
                 if name.startswith("_i_") or not matches(name, pattern):
                     return
                 if isinstance(obj, h5py.Dataset):
                     comp = f", {obj.compression}" if obj.compression else ""
-                    lines.append(f"  {name}: {obj.shape} {obj.dtype}{comp}")
+                    role = f"  [{roles[name]}]" if name in roles else ""
+                    lines.append(f"  {name}: {obj.shape} {obj.dtype}{comp}{role}")
                     lines.extend(_attr_lines(obj.attrs, "    "))
                     if (
                         name.endswith("_indices")
@@ -179,6 +182,22 @@ def _describe_hdf5(path: Path, pattern: str | None = None) -> str:
     except OSError as err:
         raise FileFormatError(path, f"cannot read as HDF5: {err}") from err
     return "\n".join(lines)
+
+
+def _layout_lines(f: h5py.File, path: Path, lines: list[str]) -> dict[str, str]:
+    """Add how the file's layout is known to ``lines``; each dataset's role, by name."""
+    from hitprep.layout import LAYOUT_ATTR, read_layout, role_text
+
+    if "hitprep_version" not in f.attrs and LAYOUT_ATTR not in f.attrs:
+        return {}
+    try:
+        layout, _ = read_layout(f, path)
+    except FileFormatError as err:
+        lines.append(f"  layout: {err}")
+        return {}
+    how = "declared" if layout.declared else f"inferred by rules {', '.join(layout.rules)}"
+    lines.append(f"  layout: {how}")
+    return {name: role_text(entry) for name, entry in layout.entries.items()}
 
 
 def _describe_root(path: Path, pattern: str | None = None) -> str:

@@ -147,10 +147,14 @@ def split(
             "groups": n_groups,
             "events": sizes.tolist(),
         }
-        if files and src.summaries:
-            info["summaries"] = (
-                f"copied from the input, they describe all its events: {src.summaries}"
-            )
+        # summaries that add up over events (bin statistics) would describe the whole input
+        # in each part, and count it twice when parts are joined again: they are dropped
+        summed = [n for n in src.summaries if src.layout.entries[n].combine == "sum"]
+        kept = [n for n in src.summaries if n not in summed]
+        if files and kept:
+            info["summaries"] = f"copied from the input, they describe all its events: {kept}"
+        if files and summed:
+            info["dropped_summaries"] = summed
         sinks = [
             stack.enter_context(HDF5Sink(o, overwrite=overwrite, compression="gzip"))
             for o in outputs
@@ -175,11 +179,11 @@ def split(
                 for k, w in enumerate(writers):
                     w.append(block.take(np.flatnonzero(here == k), src.groups))
                 first += block.n_events
-            for name in src.summaries:  # they describe the whole input (see the split attr)
+            for name in kept:  # they describe the whole input (see the split attr)
                 for sink in sinks:
                     sink.write(name, src.datasets[name][()], attrs=dict(src.datasets[name].attrs))
             for w in writers:
-                w.finish()
+                w.finish(dropped=summed)
         for sink in sinks:
             sink.commit()
     detail = ", ".join(f"{n}: {int(s)}" for n, s in zip(labels, sizes, strict=True))
