@@ -285,3 +285,56 @@ def test_option_values_checked_when_parsed(
         main(args)
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_byte_string_hit_times(
+    km3net_h5: Path, km3net_detx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bytes.h5"
+    _km3net_slice(km3net_h5, bad)
+    with h5py.File(bad, "r+") as f:
+        times = f["hits/time"][:]
+        del f["hits/time"]
+        f["hits/time"] = times.astype("S12")
+    out = tmp_path / "out.h5"
+    args = ["convert", "km3net_zt", str(bad), "--detx", str(km3net_detx), "-o", str(out)]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"hitprep convert: error: {bad}: hits/time holds |S12 values, not numbers"
+
+
+def test_wcsim_dump_with_a_corrupt_chunk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dump = tmp_path / "toy.h5"
+    assert main(["toy", "wcsim", "-n", "20", "-o", str(dump)]) == 0  # compressed
+    with h5py.File(dump) as f:
+        chunk = f["digi_hit_time"].id.get_chunk_info(0)
+    with dump.open("r+b") as fh:
+        fh.seek(chunk.byte_offset + chunk.size // 2)
+        block = fh.read(32)
+        fh.seek(chunk.byte_offset + chunk.size // 2)
+        fh.write(bytes(255 - b for b in block))
+    out = tmp_path / "out.h5"
+    capsys.readouterr()
+    assert main(["convert", "wcsim_watchmal_digi", str(dump), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"hitprep convert: error: {dump}: digi_hit_time: items 0 to")
+    assert "cannot be read" in err and not out.exists()
+
+
+def test_binstats_of_outputs_with_other_bins(
+    km3net_slices: list[Path], km3net_detx: Path, tmp_path: Path
+) -> None:
+    zt, xyzt = tmp_path / "zt.h5", tmp_path / "xyzt.h5"
+    for preset, out in (("km3net_zt", zt), ("km3net_xyzt", xyzt)):
+        args = ["convert", preset, km3net_slices[0], "--detx", km3net_detx, "-o", out]
+        assert main(list(map(str, args))) == 0
+    plot = tmp_path / "stats.png"
+    result = run_cli(["binstats", zt, xyzt, "--save-as", plot])
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"hitprep binstats: error: {xyzt}: bin_stats/x/time has other bins than in {zt};"
+        " sum outputs of the same job only"
+    )
+    assert not plot.exists()

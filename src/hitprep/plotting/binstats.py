@@ -45,6 +45,15 @@ def read_bin_stats(paths: Sequence[str | Path]) -> list[AxisStats]:
                         key = (image, axis)
                         hist = data["hist"][:].astype(np.float64)
                         cut = data["cut_off"][:].astype(np.float64)
+                        if key in found and (
+                            found[key].hist.shape != hist.shape
+                            or not np.array_equal(found[key].bin_edges, data["bin_edges"][:])
+                        ):
+                            msg = (
+                                f"bin_stats/{image}/{axis} has other bins than in"
+                                f" {paths[0]}; sum outputs of the same job only"
+                            )
+                            raise FileFormatError(path, msg)
                         if key in found:
                             found[key].hist += hist
                             found[key].cut_off += cut

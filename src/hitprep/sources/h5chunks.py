@@ -81,7 +81,20 @@ def _decode_into(
 
 
 def read_slice(ds: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
-    """``ds[start:stop]`` of a 1-d dataset, inflating its chunks in parallel where possible."""
+    """``ds[start:stop]`` of a 1-d dataset, inflating its chunks in parallel where possible.
+
+    Raises:
+        FileFormatError: the items cannot be read (a damaged chunk); names the file,
+            the dataset and the items.
+    """
+    try:
+        return _read_slice(ds, start, stop)
+    except OSError as err:  # HDF5's own read failed (a filter, a truncated file)
+        msg = f"{ds.name}: items {start} to {stop} cannot be read ({err})"
+        raise FileFormatError(ds.file.filename, msg) from err
+
+
+def _read_slice(ds: h5py.Dataset, start: int, stop: int) -> npt.NDArray[Any]:
     stop = min(stop, ds.shape[0]) if ds.ndim == 1 else stop
     filters = _filters(ds)
     if filters is None or stop - start < 2 * ds.chunks[0]:

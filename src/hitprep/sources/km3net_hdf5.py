@@ -74,6 +74,11 @@ class KM3NeTHDF5Source(Source):
                 continue
             if isinstance(obj, h5py.Group) and "_indices" in obj:
                 cols = [c for c in obj if c not in _SKIP_COLUMNS]
+                for col in cols:  # numbers only: strings would reach numpy as bytes
+                    kind = obj[col].dtype if isinstance(obj[col], h5py.Dataset) else None
+                    if kind is not None and kind.kind not in "biuf":
+                        msg = f"{name}/{col} holds {kind} values, not numbers"
+                        raise FileFormatError(self.path, msg)
                 self._indexed[name] = sorted(cols)
                 ensure_filters(d for d in obj.values() if isinstance(d, h5py.Dataset))
             elif isinstance(obj, h5py.Dataset):

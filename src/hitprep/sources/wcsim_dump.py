@@ -438,7 +438,11 @@ class WCSimH5Source(_DumpSource):
         reader = self._readers[key]
         if reader is not None:
             return reader(start, stop)
-        return np.asarray(self._datasets[key][start:stop])
+        try:
+            return np.asarray(self._datasets[key][start:stop])
+        except OSError as err:  # a damaged chunk: name the dataset and the items
+            msg = f"{key}: items {start} to {stop} cannot be read ({err})"
+            raise FileFormatError(self.path, msg) from err
 
     def _event_array(self, key: str, start: int, stop: int) -> npt.NDArray[Any]:
         return self._slice(key, start, stop)
