@@ -43,6 +43,7 @@ __all__ = [
     "JaggedGroup",
     "Layout",
     "combine",
+    "declared_index",
     "events",
     "infer_layout",
     "jagged",
@@ -257,6 +258,18 @@ def read_layout(f: h5py.File, path: Path) -> tuple[Layout, dict[str, h5py.Datase
         layout = infer_layout(datasets)
     layout.check_file(datasets, path)
     return layout, datasets
+
+
+def declared_index(f: h5py.File, items: str) -> str | None:
+    """The index dataset that ``f``'s declared layout gives item dataset ``items``, if any.
+
+    For readers that only need one group (the ML datasets); a file that declares nothing,
+    or declares ``items`` as something else, gives None.
+    """
+    if LAYOUT_ATTR not in f.attrs:
+        return None
+    entry = Layout.from_attr(f.attrs[LAYOUT_ATTR], Path(f.filename)).entries.get(items)
+    return entry.index if entry is not None and entry.role == "items" else None
 
 
 def infer_layout(datasets: Mapping[str, h5py.Dataset]) -> Layout:

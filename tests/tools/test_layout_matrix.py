@@ -458,3 +458,19 @@ def test_non_hitprep_files_are_refused(tmp_path: Path) -> None:
         f["x"] = np.zeros((3, 2))
     with pytest.raises(FileFormatError, match=r"not a hitprep output.*OrcaSong"):
         EventFile(other)
+
+
+@pytest.mark.parametrize("family", ["graph_jagged", "graph_jagged_orcasong"])
+def test_ml_graph_dataset_reads_each_event_after_tools(
+    family: str, outputs: dict[str, Path], tmp_path: Path
+) -> None:
+    from hitprep.ml.graphs import GraphDataset
+
+    shuffled = tmp_path / "s.h5"
+    shuffle(outputs[family], shuffled, seed=3)
+    events = list(read_events(shuffled).values())
+    data = GraphDataset(shuffled)
+    for i in (0, 7, len(events) - 1):
+        batch = data[i]
+        nodes = batch["x"][batch["x_mask"]].numpy()
+        assert nodes.tobytes() == events[i]["x"], f"event {i}"

@@ -4,7 +4,8 @@ Layouts read:
 
 - **padded**: nodes ``x`` (N, max_nodes, F) with a mask: a dataset ``x_mask`` / ``mask``
   (N, max_nodes), or a column named ``is_valid`` (OrcaSong's ``fixed_length``).
-- **jagged**: flat nodes ``x`` (n_nodes, F) with per-event offsets: ``x_indices``
+- **jagged**: flat nodes ``x`` (n_nodes, F) with per-event offsets: the index that a hitprep
+  output declares for ``x`` (:mod:`hitprep.layout`); in other files ``x_indices``
   (km3pipe / OrcaSong: fields ``index``, ``n_items``), ``x_offsets`` (N + 1 offsets),
   or ``x_index`` / ``event_hits_index`` (N start offsets; the last event ends at n_nodes).
 
@@ -32,6 +33,7 @@ import torch
 
 from hitprep.errors import FileFormatError, KeyInFileError
 from hitprep.events import event_index, offsets_from_counts
+from hitprep.layout import declared_index
 from hitprep.ml.datasets import Batch, EventDataset, chunk_events
 from hitprep.ml.h5io import dataset, read_rows, read_spans
 from hitprep.ml.schema import InputSpec
@@ -210,8 +212,9 @@ class GraphDataset(EventDataset):
         n_nodes = int(ds.shape[0])
         candidates = _offsets_candidates(self.nodes)
         spec = self.offsets_spec
-        if spec == "auto":
-            spec = next((c for c in candidates if isinstance(f.get(c), h5py.Dataset)), "")
+        if spec == "auto":  # the index the file declares, else the first usual name found
+            found = (c for c in candidates if isinstance(f.get(c), h5py.Dataset))
+            spec = declared_index(f, self.nodes) or next(found, "")
             if not spec:
                 detail = (
                     f"jagged nodes {self.nodes!r} need per-event offsets"
