@@ -9,6 +9,7 @@ import numpy as np
 
 from hitprep.atomic import check_output
 from hitprep.errors import FileFormatError, KeyInFileError
+from hitprep.plotting.images import event_truth
 from hitprep.plotting.save import save_figure
 
 __all__ = ["plot_graph_event"]
@@ -62,6 +63,7 @@ def plot_graph_event(
                 nodes = ds[event]
                 valid = f[f"{name}_mask"][event] if f"{name}_mask" in f else nodes[:, -1] > 0
                 nodes = nodes[valid]
+            truth = event_truth(f, event) if "event_info" in f else ""
     except OSError as err:
         raise FileFormatError(path, f"cannot read as HDF5: {err}") from err
     import matplotlib
@@ -78,11 +80,18 @@ def plot_graph_event(
         segments = xyz[edges[:, 0]], xyz[edges[:, 1]]
         for a, b in zip(*segments, strict=True):
             ax.plot(*zip(a, b, strict=True), color="0.8", linewidth=0.3)
-    points = ax.scatter(*xyz.T, c=time, s=4, cmap="viridis")
+    trig = nodes[:, names.index("triggered")] > 0 if "triggered" in names else None
+    if trig is not None and trig.any():  # triggered hits in colour, the rest (noise) faint
+        ax.scatter(*xyz[~trig].T, s=1, color="0.75", alpha=0.4, label="not triggered")
+        points = ax.scatter(*xyz[trig].T, c=time[trig], s=10, cmap="viridis", label="triggered")
+        ax.legend(loc="upper left", fontsize=8)
+    else:
+        points = ax.scatter(*xyz.T, c=time, s=4, cmap="viridis")
     fig.colorbar(points, ax=ax, label="time [ns]", shrink=0.7)
     ax.set_xlabel("pos_x [m]")
     ax.set_ylabel("pos_y [m]")
     ax.set_zlabel("pos_z [m]")
-    ax.set_title(f"{Path(path).name}: event {event}, {len(nodes)} nodes")
+    title = f"{Path(path).name}: event {event}, {len(nodes)} nodes"
+    ax.set_title(title + (f"\n{truth}" if truth else ""), fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out)
