@@ -151,6 +151,19 @@ def test_single_task_written_directly_equals_its_shard(
         assert a["x"].chunks == b["x"].chunks  # the merge keeps the shard's layout
 
 
+def test_progress_shows_the_merge(
+    job: Job,
+    inputs: list[Path],
+    km3net_detx: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _convert(job, inputs, tmp_path / "s.h5", km3net_detx, resume=True, progress=True)
+    err = capsys.readouterr().err
+    assert f"merging; {N_FILES - 1} of {N_FILES} shards merged" in err
+    assert f"merged {N_FILES} shards in " in err
+
+
 def test_dask_local_and_external_cluster(
     job: Job, inputs: list[Path], km3net_detx: Path, tmp_path: Path
 ) -> None:

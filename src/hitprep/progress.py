@@ -26,6 +26,9 @@ class ProgressBar(nullcontext["ProgressBar"]):
     def refresh(self) -> None:
         """Redraw (nothing to draw)."""
 
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        """Text after the bar, e.g. the merge's progress (nothing to show)."""
+
     def close(self) -> None:
         """Close (nothing open)."""
 
@@ -35,7 +38,8 @@ def progress_bar(
 ) -> Any:
     """A tqdm bar when ``enabled``, else a :class:`ProgressBar` that shows nothing.
 
-    Both are context managers with ``update``, ``refresh``, ``close`` and ``total``.
+    Both are context managers with ``update``, ``refresh``, ``set_postfix_str``, ``close``
+    and ``total``.
     """
     if not enabled:
         return ProgressBar(total)

@@ -364,7 +364,7 @@ def _sharded(
         for index in sorted(reused):
             done[index] = reused[index]
             tracker.finish(index, _events(reused[index]))
-            merger.add(index, parts.folder / reused[index]["shard"])
+            _merge(merger, bar, index, parts.folder / reused[index]["shard"])
         calls = [
             Call(t.index, execute, (spec, t, parts.shard_path(t)))
             for t in tasks
@@ -379,18 +379,20 @@ def _sharded(
                 done[task.index] = result
                 tracker.finish(task.index, _events(result))
                 if keep_going or not failures:
-                    merger.add(task.index, Path(result.shard))
+                    _merge(merger, bar, task.index, Path(result.shard))
                 continue
             tracker.finish(task.index, None)
             failures[task.index] = TaskFailure(task, result.error)
             if keep_going:
-                merger.add(task.index, None)
+                _merge(merger, bar, task.index, None)
             else:
                 backend.cancel()
         if failures and (not keep_going or len(failures) == len(tasks)):
             raise _task_error(failures, tasks, parts, keep_going=keep_going)
         accounting, file_events = _totals(tasks, done, failures, job=job)
+        bar.set_postfix_str(f"merged {merger.merged} shards; writing the rest")
         merger.finish()
+        bar.set_postfix_str(f"merged {merger.merged} shards in {merger.seconds:.1f} s")
         attrs = _provenance(spec, _inputs(tasks), file_events, accounting)
         if failures:
             attrs["failed"] = json.dumps([failures[i].as_dict() for i in sorted(failures)])
@@ -408,6 +410,13 @@ def _sharded(
         peak_rss_mib=peak,
         processes=len(workers),
     )
+
+
+def _merge(merger: Merger, bar: Any, index: int, shard: Path | None) -> None:
+    """Merge the shards that are ready, showing the merge beside the bar (it is not idle)."""
+    bar.set_postfix_str(f"merging; {merger.merged} of {merger.n_tasks} shards merged")
+    merger.add(index, shard)
+    bar.set_postfix_str(f"{merger.merged} of {merger.n_tasks} shards merged")
 
 
 def _inputs(tasks: list[Task]) -> list[Path]:
