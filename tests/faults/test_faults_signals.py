@@ -90,3 +90,18 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(
     done = run_cli([*_args_step(inputs, km3net_detx, reference)])
     assert done.returncode == 0, done.stderr
     same_datasets(reference, out)
+
+
+def test_dask_local_cluster_dies_with_its_parent(
+    inputs: list[Path], km3net_detx: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed")
+    out = tmp_path / "out" / "a.h5"
+    args = [*_args_step(inputs, km3net_detx, out), "--dask"]
+    proc = start_cli(args)
+    wait_for(tmp_path / "out", ".task-*.partial*", proc=proc)  # Dask workers write shards
+    family = children(proc.pid)
+    assert len(family) >= 2, "no Dask worker processes found"
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert wait_gone(family, timeout=30) == set(), "Dask workers outlived their killed parent"
