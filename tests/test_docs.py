@@ -99,6 +99,8 @@ def test_jobs_reference_has_every_section_and_key() -> None:
     assert "| `step` | integer | `250` |" in page  # [source] defaults, as validated
     assert "| `extractor` | string | **required** |" in page
     assert "| `barrel_shape` | array | `[]` |" in page  # a lazily registered section
+    # notes from the presets' comments, e.g. nanoaod_flashsim's "step = 20000  # input ..."
+    assert "| `step` | integer | `250` | events per chunk |" in page
 
 
 def test_readme_links_stay_in_the_repository() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import inspect
 import io
 import os
 import re
@@ -129,6 +130,11 @@ def _type_name(kind: Any) -> str:
     return " or ".join(names.get(k.__name__, k.__name__) for k in kinds)
 
 
+def _cell(text: str) -> str:
+    """Text safe in a Markdown table cell."""
+    return text.replace("|", "\\|")
+
+
 def _default(value: Any) -> str:
     if value is None:
         return "**required**"
@@ -137,6 +143,24 @@ def _default(value: Any) -> str:
     if isinstance(value, str):
         return f'`"{value}"`' if value else '`""` (none)'
     return f"`{value!r}`"
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([\w.]+)\s*\]\]?")
+_KEY = re.compile(r"^\s*(\w+)\s*=[^#]*#\s*(.+?)\s*$")
+
+
+def _key_comments(texts: list[str]) -> dict[tuple[str, str], str]:
+    """``(table, key) -> comment`` from ``key = value  # comment`` lines of TOML texts (the
+    shipped presets and the job example in :mod:`hitprep.config`): the first one wins."""
+    found: dict[tuple[str, str], str] = {}
+    for text in texts:
+        table = ""
+        for line in text.splitlines():
+            if header := _HEADER.match(line):
+                table = header.group(1)
+            elif key := _KEY.match(line):
+                found.setdefault((table, key.group(1)), key.group(2))
+    return found
 
 
 def _section_schemas(name: str, presets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -157,6 +181,18 @@ def _section_schemas(name: str, presets: dict[str, dict[str, Any]]) -> dict[str,
     return out
 
 
+def _comment_texts() -> list[str]:
+    """Job examples with comments: hitprep.config's, the presets, and the docstrings of the
+    modules that validate lazily registered sections (``lazy_section("module:function")``)."""
+    presets = [path.read_text() for path in sorted(jobs.PRESETS.glob("*.toml"))]
+    modules = []
+    for validate in jobs.SECTIONS.values():
+        target = inspect.getclosurevars(validate).nonlocals.get("target")
+        if isinstance(target, str):
+            modules.append(importlib.import_module(target.partition(":")[0]).__doc__ or "")
+    return [jobs.__doc__ or "", *presets, *modules]
+
+
 def _doc(name: str) -> str:
     validate = jobs.SECTIONS[name]
     doc = validate.__doc__ or ""
@@ -168,6 +204,7 @@ def _doc(name: str) -> str:
 def jobs_reference() -> str:
     """Markdown of every job section, its keys, types, defaults and the presets using it."""
     presets = _presets()
+    comments = _key_comments(_comment_texts())
     lines = [
         "# Job-file reference",
         "",
@@ -176,6 +213,7 @@ def jobs_reference() -> str:
         "a section left out is not built, except `[source]` and `[output]`, which take their",
         "defaults. Unknown keys are errors naming the nearest allowed key. Any key can be",
         "overridden on the command line: `--set source.step=100 --set images.0.dtype=uint32`.",
+        "The notes are the comments of the shipped presets.",
         "",
     ]
     for name in jobs.SECTIONS:
@@ -192,9 +230,11 @@ def jobs_reference() -> str:
         for sub, schema in schemas.items():
             if sub:
                 lines += [f"### `{name}.{sub}`", ""]
-            lines += ["| key | type | default |", "|---|---|---|"]
+            table = f"{name}.{sub}" if sub else name
+            lines += ["| key | type | default | note |", "|---|---|---|---|"]
             lines += [
                 f"| `{key}` | {_type_name(kind)} | {_default(default)} |"
+                f" {_cell(comments.get((table, key), ''))} |"
                 for key, (kind, default) in schema.items()
             ]
             lines.append("")
