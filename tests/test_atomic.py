@@ -63,9 +63,11 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next(tmp_path: Path) -> No
     old_style = tmp_path / ".a.h5.1234abcd.partial.h5"  # written before pids were in names
     live = partial_path(out)  # this process: still running
     other = tmp_path / ".b.h5.999999999-0badf00d.partial.h5"  # another output's
-    for p in (gone, old_style, live, other):
+    longer = tmp_path / ".a.h5.bak.999999999-0badf00d.partial.bak"  # a.h5.bak's
+    for p in (gone, old_style, live, other, longer):
         p.write_text("half")
     with atomic_path(out) as tmp:
         tmp.write_text("done")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.h5", live.name, other.name])
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["a.h5", live.name, other.name, longer.name])
     assert final_name(live) == out and final_name(out) == out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import stat
 import uuid
@@ -91,13 +92,14 @@ def remove_leftovers(path: str | Path) -> list[Path]:
     A temporary whose writer (the pid in its name) is still running is kept.
     """
     p = Path(path)
+    # .NAME.<pid>-<8 hex>.partial<suffix>, or .NAME.<8 hex>.partial<suffix> (older runs)
+    ours = re.compile(rf"\.{re.escape(p.name)}\.(?:(\d+)-)?[0-9a-f]{{8}}{_PARTIAL}")
     removed: list[Path] = []
     with contextlib.suppress(OSError):
         for old in p.parent.glob(f".{_glob_escape(p.name)}.*{_PARTIAL}*"):
-            tag = old.name[len(p.name) + 2 :].split(".", 1)[0]
-            pid = tag.split("-", 1)[0]
-            if pid.isdigit() and "-" in tag and _pid_alive(int(pid)):
-                continue
+            match = ours.fullmatch(old.name.removesuffix(p.suffix))
+            if match is None or (match.group(1) and _pid_alive(int(match.group(1)))):
+                continue  # another output's, or its writer still runs
             with contextlib.suppress(OSError):
                 old.unlink()
                 removed.append(old)
