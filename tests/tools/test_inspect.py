@@ -78,3 +78,17 @@ def test_closed_pipe_is_quiet(graphs: Path) -> None:
         os.close(write_end)
     assert done.returncode == 0, done.stderr
     assert done.stderr == b""
+
+
+def test_rntuple_fields_with_types(tmp_path: Path) -> None:
+    import awkward as ak
+    import numpy as np
+    import uproot
+
+    path = tmp_path / "nano_rntuple.root"
+    with uproot.recreate(path) as f:
+        jets = ak.Array([[50.0], [20.0, 30.0]])
+        f.mkrntuple("Events", {"nJet": np.array([1, 2], np.uint32), "Jet_pt": jets})
+    text = describe(path, pattern="Jet_*")
+    assert "Events;1: ROOT::RNTuple" in text and "entries: 2" in text
+    assert "    Jet_pt: std::vector<double>" in text and "nJet" not in text

@@ -213,14 +213,17 @@ def _describe_root(path: Path, pattern: str | None = None) -> str:
                 if cls not in ("TTree", "ROOT::RNTuple"):
                     continue
                 obj = f[key]
-                lines.append(f"    entries: {obj.num_entries}")
+                lines.append(f"    entries: {int(obj.num_entries):,}")
                 if cls == "TTree":
                     lines.extend(_branch_lines(obj, pattern))
                     if pattern is None:
                         lines.extend(_collection_lines(obj))
-                else:
-                    for name in obj:
-                        lines.append(f"    {name}")
+                else:  # RNTuple: its top-level fields and their C++ types
+                    lines += [
+                        f"    {name}: {obj[name].typename}"
+                        for name in obj.keys()  # noqa: SIM118 (an RNTuple, not a dict)
+                        if matches(name, pattern)
+                    ]
     except Exception as err:  # uproot raises many kinds on broken files
         raise FileFormatError(path, f"cannot read as ROOT: {err}") from err
     return "\n".join(lines)
