@@ -192,9 +192,10 @@ def handle_termination() -> None:
     """Make SIGTERM (and SIGHUP) raise :class:`Terminated` in the main thread, like Ctrl-C.
 
     Clean-up code (``finally``, ``with``) then runs as for Ctrl-C: temporaries are
-    removed and worker processes stopped. Does nothing outside the main thread.
+    removed and worker processes stopped. A signal the process was started ignoring
+    (``nohup`` ignores SIGHUP) stays ignored. Does nothing outside the main thread.
     """
     with contextlib.suppress(ValueError):  # not the main thread
         for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-            if sig is not None:
+            if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
                 signal.signal(sig, _terminate)

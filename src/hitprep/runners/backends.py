@@ -179,8 +179,9 @@ def _init_worker(queue: Any, threads: int, parent: int) -> None:
     _QUEUE = queue
     keep_freed_memory()  # a worker process is ours too (hitprep.allocator)
     set_threads(threads)  # a share of the cores, not all of them, in every worker
-    signal.signal(signal.SIGTERM, _worker_stop)
-    signal.signal(signal.SIGINT, _worker_stop)  # Ctrl-C: the parent stops us
+    for sig in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C reaches workers too
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # (ignored: stays so, as in nohup)
+            signal.signal(sig, _worker_stop)
     watch = threading.Thread(target=_watch_parent, args=(parent,), daemon=True)
     watch.start()
 
