@@ -67,3 +67,24 @@ def test_output_onto_a_device_is_refused(
     assert main(_convert(km3net_h5, detx, "/dev/null")) == 1
     assert "/dev/null exists and is not a regular file" in capsys.readouterr().err
     assert not Path("/dev/null").is_file()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["predict", "{model}", "{data}", "-o", "{data}", "--overwrite"],
+        ["writeback", "nanoaod_flashsim", "{data}", "-o", "{data}", "--overwrite"],
+        ["shuffle", "{data}", "-o", "{data}", "--overwrite"],
+    ],
+)
+def test_output_onto_the_data_a_command_reads_is_refused(
+    args: list[str], km3net_h5: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "mix.h5"
+    shutil.copyfile(km3net_h5, data)
+    model = tmp_path / "best.pt"
+    model.write_bytes(b"weights")
+    filled = [a.format(model=model, data=data) for a in args]
+    assert main(filled) == 1
+    assert f"output {data} is also an input ({data})" in capsys.readouterr().err
+    assert data.read_bytes() == km3net_h5.read_bytes()
