@@ -1,7 +1,11 @@
-"""``with obj:`` closes ``obj`` on the way out, error or not (sources, event files, backends)."""
+"""``with obj:`` closes ``obj`` on the way out, error or not (sources, event files, backends).
+
+Leaving by an error, a failure to close is swallowed: the first error is the one reported.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from types import TracebackType
 from typing import Self
 
@@ -23,4 +27,8 @@ class Closing:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+            return
+        with contextlib.suppress(Exception):  # the error on its way is the one to report
+            self.close()
