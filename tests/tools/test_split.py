@@ -78,8 +78,10 @@ def test_files_by_run_keep_groups_whole(make_events: Callable[..., Path], tmp_pa
         with h5py.File(path) as f:
             record = json.loads(f.attrs["split"])
             assert record["by"] == "run_id"
-            assert "bin_stats/img/time/hist" in record["summaries"]
-            assert "bin_stats/img/time/hist" in f
+            # bin counts over all events would be counted twice by a later concat: dropped
+            assert "bin_stats/img/time/hist" in record["dropped_summaries"]
+            assert "bin_stats/img/time/hist" not in f
+            assert "bin_stats/img/time/bin_edges" in f  # identical summaries are copied
     assert sorted(seen) == list(range(12))
     assert not runs[0] & runs[1]
 

@@ -49,7 +49,7 @@ from hitprep.events import counts, event_column, flat_column, offsets_from_count
 from hitprep.layout import Entry, jagged
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.sinks.hdf5 import HDF5Sink
-from hitprep.sources.h5raw import RawWriter, create_allocated
+from hitprep.sinks.raw import ContiguousWriter
 
 __all__ = ["SCHEMA", "WatchmalRepresentation", "build_representations", "check_section"]
 
@@ -135,8 +135,7 @@ class WatchmalRepresentation(Representation):
         self.hits_written = 0
         self._starts: list[npt.NDArray[np.int64]] = []
         self._spool: dict[str, IO[bytes]] = {}
-        self._direct: dict[str, h5py.Dataset] = {}  # hit datasets sized by prepare()
-        self._writer: RawWriter | None = None  # writes into them, when they allow it
+        self._writer: ContiguousWriter | None = None  # into the hit datasets prepare() sized
         self._reserved = 0
 
     def __call__(self, batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
@@ -152,15 +151,11 @@ class WatchmalRepresentation(Representation):
             if self.layout == "compressed":
                 arrays[name] = column
                 continue
-            if self._direct:
-                first = self.hits_written - len(column)
+            if self._writer is not None:  # straight into place (in the thread pool, behind us)
                 if self.hits_written > self._reserved:
                     msg = f"{name}: more hits than the {self._reserved} counted before the run"
                     raise RuntimeError(msg)
-                if self._writer is not None:  # os.pwrite in the thread pool, behind us
-                    self._writer.write(name, first, column)
-                else:
-                    self._direct[name][first : self.hits_written] = column
+                self._writer.write(name, self.hits_written - len(column), column)
                 continue
             if name not in self._spool:
                 # closed in finish(); an anonymous file the OS deletes whatever happens
@@ -170,44 +165,46 @@ class WatchmalRepresentation(Representation):
 
     def prepare(self, sink: HDF5Sink, item_count: Callable[[str], int | None]) -> None:
         """Contiguous: create the hit datasets at their final size when it can be counted."""
-        if not self.hit_columns or self.layout != "contiguous" or sink.file is None:
+        if not self.hit_columns or self.layout != "contiguous":
             return
         total = item_count("hits")
         if total is None:
             return
         self._reserved = total
         for name, (_, dtype) in self.hit_columns.items():
-            self._direct[name] = create_allocated(sink.file, name, length=total, dtype=dtype)
+            sink.allocate(name, length=total, dtype=dtype)
         # two chunks' hits in flight at most
-        self._writer = RawWriter.open(self._direct, max_pending=2 * len(self.hit_columns))
+        self._writer = sink.writer(list(self.hit_columns), max_pending=2 * len(self.hit_columns))
 
     def finish(self, sink: HDF5Sink) -> None:
         """Write ``event_hits_index`` and, contiguous, the spooled hits (block by block)."""
         if not self.hit_columns:
             return
-        if self._writer is not None:
-            self._writer.close()  # every hit in the file before anything else happens
-            self._writer = None
+        written_in_place, self._writer = self._writer, None
+        if written_in_place is not None:
+            written_in_place.close()  # every hit in the file before anything else happens
         starts = np.concatenate(self._starts) if self._starts else np.zeros(0, np.int64)
         sink.write(_STARTS, starts)
-        if self._direct:
-            self._direct = {}
+        if written_in_place is not None:
             if self.hits_written != self._reserved:
                 msg = f"{self.hits_written} hits written, {self._reserved} counted before the run"
                 raise RuntimeError(msg)
             return
-        if self.layout != "contiguous" or sink.file is None:
+        if self.layout != "contiguous":
             return
         for name, (_, dtype) in self.hit_columns.items():
-            ds = sink.file.create_dataset(name, shape=(self.hits_written,), dtype=dtype)
+            sink.allocate(name, length=self.hits_written, dtype=dtype)
+        writer = sink.writer(list(self.hit_columns), max_pending=2)
+        for name, (_, dtype) in self.hit_columns.items():
             spool = self._spool.pop(name, None)
             if spool is None:
                 continue
             spool.seek(0)
             for start in range(0, self.hits_written, _BLOCK):
                 block = np.frombuffer(spool.read(_BLOCK * dtype.itemsize), dtype=dtype)
-                ds[start : start + len(block)] = block
+                writer.write(name, start, block)
             spool.close()
+        writer.close()
 
     def roles(self, rows: Sequence[str], whole: Sequence[str]) -> dict[str, Entry]:
         """The hits are a jagged group indexed by ``event_hits_index`` (start offsets),

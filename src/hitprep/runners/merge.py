@@ -38,7 +38,7 @@ from hitprep.errors import RunnerError
 from hitprep.layout import LAYOUT_ATTR, Entry, Layout, combine, read_layout
 from hitprep.pipeline import Pipeline
 from hitprep.sinks.hdf5 import HDF5Sink
-from hitprep.sources.h5raw import RawWriter, create_allocated, unfiltered_reader
+from hitprep.sources.h5raw import unfiltered_reader
 
 __all__ = ["COPY_BYTES", "SLICE_BYTES", "Merger"]
 
@@ -263,22 +263,11 @@ class Merger:
         seen.value = np.asarray(joined)
 
     def _write_concatenated(self, name: str, meta: _Concatenated) -> None:
-        """Create a concatenated summary at its final length and copy the shards' parts in."""
-        f = self.sink.file
-        if f is None:
-            msg = f"cannot write {name}: the output is closed"
-            raise RunnerError(msg)
-        ds = create_allocated(f, name, length=self._count[name], dtype=meta.dtype, row=meta.shape)
-        for key, value in meta.attrs.items():
-            ds.attrs[key] = value
-        writer = RawWriter.open({name: ds}, max_pending=1)  # None: write with h5py
-
-        def write(first: int, rows: npt.NDArray[Any]) -> None:
-            if writer is not None:
-                writer.write(name, first, rows)
-            else:
-                ds[first : first + len(rows)] = rows
-
+        """Create a concatenated dataset at its final length and copy the shards' parts in."""
+        self.sink.allocate(
+            name, length=self._count[name], dtype=meta.dtype, row=meta.shape, attrs=meta.attrs
+        )
+        writer = self.sink.writer([name], max_pending=1)
         first = 0
         try:
             for path, n, shift in meta.parts:
@@ -288,14 +277,13 @@ class Merger:
                         if source.shape[0] != n:
                             msg = f"{n} rows when it was added, {source.shape[0]} now"
                             raise ValueError(msg)
-                        _copy_rows(source, write, start=first, shift=shift)
+                        _copy_rows(source, partial(writer.write, name), start=first, shift=shift)
                 except (OSError, ValueError, KeyError) as err:
                     msg = f"cannot merge shard {path}: {name}: {err}"
                     raise RunnerError(msg) from err
                 first += n
         finally:
-            if writer is not None:
-                writer.close()  # every value in the file before HDF5 goes on
+            writer.close()  # every value in the file before HDF5 goes on
 
     def finish(self) -> None:
         """Write virtual datasets, concatenated summaries and the combined summaries."""

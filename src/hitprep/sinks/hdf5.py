@@ -21,7 +21,7 @@ import gc
 import os
 import sys
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +32,9 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from hitprep import deflate, threads
+from hitprep import deflate, fastpaths, threads
 from hitprep.atomic import check_output, partial_path, publish
+from hitprep.sinks.raw import ContiguousWriter, create_allocated
 
 __all__ = ["HDF5Sink", "dataset_names"]
 
@@ -59,7 +60,8 @@ def _direct(ds: h5py.Dataset) -> _Direct | None:
     dtype = ds.dtype
     chunks = ds.chunks
     if (
-        chunks is None
+        not fastpaths.enabled()
+        or chunks is None
         or ds.ndim < 1
         or tuple(chunks[1:]) != tuple(ds.shape[1:])
         or dtype.kind not in "iufb"
@@ -173,11 +175,14 @@ class HDF5Sink:
         self._appended: dict[str, tuple[h5py.Dataset, tuple[int, ...], np.dtype[Any]]] = {}
         self._queue: deque[tuple[h5py.Dataset, tuple[int, ...], Future[bytes], int]] = deque()
         self._queued_bytes = 0
+        self._writers: list[ContiguousWriter] = []
 
     @property
     def file(self) -> h5py.File | None:
         """The open temporary file (None once committed or aborted), every row written."""
         if self._h5 is not None:
+            for writer in self._writers:
+                writer.flush()
             self._flush()
         return self._h5
 
@@ -311,6 +316,35 @@ class HDF5Sink:
         for key, value in (attrs or {}).items():
             ds.attrs[key] = value
 
+    def allocate(
+        self,
+        name: str,
+        *,
+        length: int,
+        dtype: npt.DTypeLike,
+        row: tuple[int, ...] = (),
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Create a contiguous, uncompressed dataset of ``length`` rows, its storage allocated
+        now (readers can memory-map it, as WatChMaL does); fill it through :meth:`writer`."""
+        ds = create_allocated(self._file(), name, length=length, dtype=dtype, row=row)
+        for key, value in (attrs or {}).items():
+            ds.attrs[key] = value
+
+    def writer(self, names: Sequence[str], *, max_pending: int = 8) -> ContiguousWriter:
+        """A writer of rows at offsets of the :meth:`allocate` d datasets ``names`` (writes go
+        straight to the file where they can; at most ``max_pending`` in flight). The sink
+        waits for its writes before the file is used, committed or aborted."""
+        f = self._file()
+        writer = ContiguousWriter({n: f[n] for n in names}, max_pending=max_pending)
+        self._writers.append(writer)
+        return writer
+
+    def _close_writers(self) -> None:
+        writers, self._writers = self._writers, []
+        for writer in writers:
+            writer.close()
+
     def write_virtual(
         self, name: str, layout: h5py.VirtualLayout, *, attrs: Mapping[str, Any] | None = None
     ) -> None:
@@ -339,6 +373,7 @@ class HDF5Sink:
 
     def commit(self) -> Path:
         """Close the file, sync it to disk and move it to its final path."""
+        self._close_writers()
         self._flush()
         self._file().close()
         self._h5 = None
@@ -353,6 +388,8 @@ class HDF5Sink:
         """
         h5, self._h5 = self._h5, None
         try:
+            with contextlib.suppress(Exception):  # writes in flight end before the file does
+                self._close_writers()
             if h5 is not None:
                 with contextlib.suppress(OSError):  # room for HDF5's last writes
                     os.truncate(self.tmp_path, 0)

@@ -34,7 +34,6 @@ from hitprep.errors import FileFormatError
 from hitprep.events import offsets_from_counts
 from hitprep.layout import LAYOUT_ATTR, JaggedGroup, Layout, read_layout
 from hitprep.sinks.hdf5 import HDF5Sink
-from hitprep.sources.h5raw import create_allocated
 
 __all__ = [
     "Block",
@@ -340,18 +339,22 @@ class EventWriter:
         f = _open_file(sink)
         self._starts = {g.index for g in like.groups if g.starts_only}
         contiguous = [g for g in like.groups if g.contiguous and keep_options]
-        self._fixed: dict[str, h5py.Dataset] = {}
+        self._fixed: dict[str, int] = {}  # contiguous item datasets: their length
         for g in contiguous:
             if items is None or g.index not in items:
                 msg = f"EventWriter: the total items of contiguous group {g.index!r} are needed"
                 raise ValueError(msg)
             for name in g.items:
                 ds = like.datasets[name]
-                out = create_allocated(
-                    f, name, length=items[g.index], dtype=ds.dtype, row=ds.shape[1:]
+                self._fixed[name] = items[g.index]
+                sink.allocate(
+                    name,
+                    length=items[g.index],
+                    dtype=ds.dtype,
+                    row=ds.shape[1:],
+                    attrs=dict(ds.attrs),
                 )
-                _copy_attrs(ds, out)
-                self._fixed[name] = out
+        self._in_place = sink.writer(list(self._fixed)) if self._fixed else None
         names = [*like.per_event, *(n for g in like.groups for n in g.items)]
         for name in names:
             if name in self._fixed or name in self._starts:
@@ -385,9 +388,8 @@ class EventWriter:
                 idx["index"], idx["n_items"] = start, n
                 arrays[g.index] = idx
             for name in g.items:
-                if name in self._fixed:
-                    first = self.running[g.index]
-                    self._fixed[name][first : first + int(n.sum())] = arrays.pop(name)
+                if self._in_place is not None and name in self._fixed:
+                    self._in_place.write(name, self.running[g.index], arrays.pop(name))
             self.running[g.index] += int(n.sum())
         f = _open_file(self.sink)
         for name, arr in arrays.items():  # match the stored dtype (e.g. index structs)
@@ -406,10 +408,12 @@ class EventWriter:
             options = {**dataset_options(like), "maxshape": (None,)} if like.chunks else {}
             ds = f.create_dataset(name, data=offsets_from_counts(n)[:-1], **options)
             _copy_attrs(like, ds)
-        for name, ds in self._fixed.items():
+        if self._in_place is not None:
+            self._in_place.close()
+        for name, length in self._fixed.items():
             written = self.running[self.like.layout.entries[name].index or ""]
-            if ds.shape[0] != written:
-                msg = f"{name}: {ds.shape[0]} items allocated, {written} written"
+            if length != written:
+                msg = f"{name}: {length} items allocated, {written} written"
                 raise RuntimeError(msg)
         layout: Layout = self.like.layout.without(dropped)
         self.sink.set_attrs({LAYOUT_ATTR: Layout(layout.entries).to_attr()})
