@@ -6,7 +6,7 @@ DEMO_DIR ?= demo-output
 # pins for this machine and CI (the CPU torch wheel); users of `pip install hitprep` get none
 PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: demo test install install-test install-docs docs dist-check lint typecheck clean
+.PHONY: demo test test-plain install install-test install-docs docs dist-check lint typecheck clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ typecheck: install-test
 
 test: install-test lint typecheck
 	$(PY) -m pytest
+
+# the readers, writers, tools and runners again with every fast path off (hitprep.fastpaths):
+# plain h5py / uproot, the reference the fast paths must equal
+test-plain: install-test
+	HITPREP_FAST_PATHS=0 $(PY) -m pytest -q tests/sources tests/sinks tests/tools tests/test_runners.py tests/test_fastpaths.py tests/representations
 
 clean:
 	rm -rf $(DEMO_DIR) build dist src/*.egg-info

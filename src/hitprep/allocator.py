@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import sys
 
+from hitprep import fastpaths
+
 __all__ = ["keep_freed_memory"]
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
@@ -31,6 +33,8 @@ _SETTINGS = (
 def keep_freed_memory() -> bool:
     """Tune glibc's malloc for chunked conversions; True when it was done."""
     if sys.platform != "linux" or os.environ.get("HITPREP_MALLOC", "") == "system":
+        return False
+    if not fastpaths.enabled():
         return False
     if "GLIBC_TUNABLES" in os.environ or any(k.startswith("MALLOC_") for k in os.environ):
         return False

@@ -57,11 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands that convert chunk by chunk, for which glibc's malloc is tuned (hitprep.allocator)
+_CHUNKED = frozenset({"convert", "writeback", "mix"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    keep_freed_memory()  # this process is ours: reuse chunk arrays (hitprep.allocator)
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(words)
+    if args.command in _CHUNKED:  # this process is ours: reuse chunk arrays (allocator)
+        keep_freed_memory()
     args.command_line = shlex.join(["hitprep", *words])
     if args.version:
         from hitprep.provenance import version

@@ -39,6 +39,7 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
+from hitprep import fastpaths
 from hitprep.deflate import decompress, zlib_error
 
 __all__ = ["BasketReader"]
@@ -139,7 +140,8 @@ class BasketReader:
         self._plans: dict[str, _Branch | None] = {}
         self._last: dict[str, tuple[int, bytes, npt.NDArray[np.int64] | None]] = {}
         self._fd: int | None = None
-        self.enabled = True
+        # (no os.pread on Windows: uproot reads everything)
+        self.enabled = fastpaths.enabled() and hasattr(os, "pread")
 
     def _plan_of(self, name: str) -> _Branch | None:
         if name not in self._plans:

@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from hitprep import fastpaths
 from hitprep.deflate import decompress, zlib_error
 from hitprep.errors import FileFormatError
 from hitprep.threads import run_all
@@ -50,6 +51,8 @@ def ensure_filters(datasets: Iterable[h5py.Dataset]) -> None:
 def _filters(ds: h5py.Dataset) -> tuple[int, ...] | None:
     """Filter ids in write order, or None when this module cannot decode them."""
     if ds.ndim != 1 or ds.chunks is None or ds.dtype.kind not in "iufb":
+        return None
+    if not fastpaths.enabled():
         return None
     plist = ds.id.get_create_plist()
     ids = tuple(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))
