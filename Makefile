@@ -30,8 +30,8 @@ docs: install-docs
 dist-check: $(PY)
 	$(PIP_INSTALL) -e '.[release]'
 	rm -rf dist build/wheel-venv
-	$(PY) -m build --sdist --wheel --outdir dist . > build-dist.log || (cat build-dist.log; exit 1)
-	rm -f build-dist.log
+	mkdir -p build
+	$(PY) -m build --sdist --wheel --outdir dist . > build/dist.log || (cat build/dist.log; exit 1)
 	$(VENV)/bin/twine check --strict dist/*
 	$(PYTHON) -m venv build/wheel-venv
 	build/wheel-venv/bin/python -m pip install -q -c constraints.txt dist/*.whl
