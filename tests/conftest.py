@@ -38,3 +38,11 @@ def km3net_detx() -> Path:
     """The detector file matching ``km3net_h5`` (det 20, 2070 DOMs, 64,170 PMTs)."""
     km3net_testdata = pytest.importorskip("km3net_testdata")
     return Path(km3net_testdata.data_path("detx/KM3NeT_-00000001_20171212.detx"))
+
+
+@pytest.fixture
+def fast_paths_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of a fast path itself: on even when the run turns them off (make test-plain)."""
+    from hitprep import fastpaths
+
+    monkeypatch.delenv(fastpaths.ENV, raising=False)

@@ -32,6 +32,7 @@ def _arrays(rng: np.random.Generator, n: int) -> dict[str, npt.NDArray[Any]]:
     }
 
 
+@pytest.mark.usefixtures("fast_paths_on")  # the sink's direct chunk writes
 @pytest.mark.parametrize("compression", ["gzip", "lzf", None])
 @pytest.mark.parametrize(("level", "shuffle"), [(1, True), (6, True), (1, False)])
 def test_appends_read_back_identically(

@@ -11,6 +11,9 @@ import pytest
 
 from hitprep.sinks.hdf5 import HDF5Sink
 
+#: these test the fast paths themselves (hitprep.fastpaths)
+pytestmark = pytest.mark.usefixtures("fast_paths_on")
+
 
 def test_sink_writer_fills_allocated_datasets_at_offsets(tmp_path: Path) -> None:
     out = tmp_path / "o.h5"

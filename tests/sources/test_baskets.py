@@ -16,6 +16,9 @@ from hitprep.sources.root_tree import RootTreeSource
 
 DTYPES = ["bool", "int8", "uint16", "int32", "int64", "uint64", "float32", "float64"]
 
+#: these test the fast paths themselves (hitprep.fastpaths)
+pytestmark = pytest.mark.usefixtures("fast_paths_on")
+
 
 def _chunk(rng: np.random.Generator, n: int, first: int) -> dict[str, Any]:
     counts = rng.integers(0, 4, n)

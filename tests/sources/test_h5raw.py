@@ -9,6 +9,9 @@ import pytest
 
 from hitprep.sources.h5raw import unfiltered_reader
 
+#: these test the fast paths themselves (hitprep.fastpaths)
+pytestmark = pytest.mark.usefixtures("fast_paths_on")
+
 
 def _write(path: Path, **datasets: dict[str, object]) -> None:
     with h5py.File(path, "w") as f:
