@@ -130,6 +130,10 @@ def test_grid_preset_on_toy(tmp_path: Path) -> None:
             [f[r][:, ..., 1].reshape(60, -1) for r in ["barrel", "top", "bottom"]], axis=1
         )
         np.testing.assert_allclose(np.where(times > 0, times, np.inf).min(axis=1), first, rtol=1e-6)
-        assert f["pmt_image_positions"].shape == (tank.geometry.num_pmts, 2)
+        positions = f["pmt_image_positions"][:]
+        assert positions.shape == (tank.geometry.num_pmts, 2)
+        # every PMT, endcaps included, on its own pixel (WatChMaL indexes (-1, -1) as the last)
+        assert (positions >= 0).all()
+        assert len(np.unique(positions, axis=0)) == len(positions)
         assert f["pmt_grid/barrel_pixel"].attrs["shape"].tolist() == [tank.rows, tank.columns]
     assert read_geometry(out).num_pmts == tank.geometry.num_pmts  # the grid file holds the tank

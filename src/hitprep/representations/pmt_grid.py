@@ -17,8 +17,10 @@ Channels: ``charge`` (sum over a PMT's hits) and ``time`` (earliest hit;
 :mod:`hitprep.detectors.wcsim_geometry`), never by WCSim's cylinder-location
 flag. Two PMTs landing on one pixel is an error naming both, never a silent
 overwrite. The summary ``pmt_grid/<region>_pixel`` gives each PMT's flat pixel
-(−1: not in the region); ``pmt_image_positions`` (rows, columns per PMT, −1
-off the barrel) serves WatChMaL's CNN datasets; ``geometry/`` holds the tank.
+(−1: not in the region); ``pmt_image_positions`` (row, column of every PMT in
+the whole-detector image: top cap, unrolled barrel, bottom cap; see
+:func:`hitprep.watchmal_files.event_display_positions`) serves WatChMaL's CNN datasets;
+``geometry/`` holds the tank.
 
 The tank comes from each input file (WCSim ROOT, hitprep dump) or from
 ``geometry = "file"``; all inputs must share it.
@@ -274,11 +276,11 @@ class PmtGridRepresentation(Representation):
             return
         for region, m in self.maps.items():
             sink.write(f"pmt_grid/{region}_pixel", m.pixel, attrs={"shape": list(m.shape)})
-        if "barrel" in self.maps:
-            m = self.maps["barrel"]
-            rc = np.stack(np.divmod(m.pixel, max(m.shape[1], 1)), axis=1)
-            rc[m.pixel < 0] = -1
-            sink.write("pmt_image_positions", rc)
+        from hitprep.watchmal_files import event_display_positions
+
+        # every PMT on its own pixel of the whole-detector image WatChMaL's CNN reads
+        rc = event_display_positions(self.geometry, self.section["axis"])
+        sink.write("pmt_image_positions", rc)
         for key, value in self.geometry.to_arrays().items():
             sink.write(f"geometry/{key}", value)
 
