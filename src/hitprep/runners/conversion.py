@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -242,6 +242,9 @@ def convert(
         if not (parallel or keep_going or virtual or resuming):
             return _direct(spec, tasks, out, overwrite=overwrite, progress=progress, t0=started)
         pipeline.ready()  # a bad detector file fails the job, not each of its tasks
+        # shards merged into the output need no compression (the merge compresses once);
+        # virtual datasets leave the rows in the shards: those stay compressed
+        spec = replace(spec, raw_shards=not virtual)
         backend = early or make_backend(
             workers=workers, dask=dask, scheduler=scheduler, timeout=scheduler_timeout
         )

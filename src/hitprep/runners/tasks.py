@@ -99,6 +99,8 @@ class WorkSpec:
         step: events per chunk.
         command: command line recorded in each shard's provenance.
         key: hash of the job, its options, the files it reads and hitprep's version.
+        raw_shards: write shards uncompressed (the merge compresses the rows once; a
+            shard compressed only to be inflated again costs both sides CPU).
     """
 
     job: Job
@@ -106,6 +108,7 @@ class WorkSpec:
     step: int
     command: str | None = None
     key: str = field(default="", compare=False)
+    raw_shards: bool = field(default=False, compare=False)
 
     @classmethod
     def build(cls, job: Job, *, detx: str | None, step: int, command: str | None) -> WorkSpec:
@@ -166,13 +169,13 @@ def task_key(job_key: str, task: Task) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def output_sink(job: Job, path: Path, *, overwrite: bool) -> HDF5Sink:
-    """A sink for ``path`` with the job's ``[output]`` compression settings."""
+def output_sink(job: Job, path: Path, *, overwrite: bool, raw: bool = False) -> HDF5Sink:
+    """A sink for ``path`` with the job's ``[output]`` compression settings (``raw``: none)."""
     out = job.output
     return HDF5Sink(
         path,
         overwrite=overwrite,
-        compression=out["compression"] or None,
+        compression=None if raw else out["compression"] or None,
         compression_level=out["compression_level"],
         shuffle=out["shuffle"],
     )
@@ -302,7 +305,7 @@ def execute(spec: WorkSpec, task: Task, shard: Path, *, report: Report = _no_rep
     try:
         pipeline = spec.pipeline()
         job = spec.job
-        with output_sink(job, shard, overwrite=True) as sink:
+        with output_sink(job, shard, overwrite=True, raw=spec.raw_shards) as sink:
             n_file = run_range(pipeline, spec, task, sink, report)
             pipeline.finish(sink)
             attrs = provenance_attrs(
