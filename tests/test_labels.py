@@ -124,3 +124,19 @@ def test_python_api_takes_a_function(km3net_h5: Path, km3net_detx: Path, tmp_pat
         np.testing.assert_array_equal(f["y"]["n_muons"], truth["n_muons"])
     assert LabelRepresentation(muons).collections == {"mc_tracks"}
     assert LabelRepresentation("hitprep.stages.trigger:trigger_labels").collections == {"*"}
+
+
+def test_a_declared_collection_the_input_lacks_is_an_error(tmp_path: Path) -> None:
+    from hitprep.errors import KeyInFileError
+    from hitprep.toys.ldmx import write_root
+
+    @reads("mc_tracks")
+    def truth(batch: ak.Array) -> dict[str, np.ndarray]:
+        return {"n_tracks": np.zeros(len(batch), dtype=np.int64)}
+
+    raw = tomllib.loads(load_job("ldmx_xyz").text)
+    job = Job.from_dict({**raw, "labels": {"extractor": truth}})
+    ecal = write_root(tmp_path / "b.root", n_events=5, seed=1)
+    with pytest.raises(KeyInFileError, match=r"collection .mc_tracks. not found in .*b\.root"):
+        convert(job, [ecal], tmp_path / "o.h5")
+    assert not (tmp_path / "o.h5").exists()

@@ -279,11 +279,17 @@ class Pipeline:
         """Dotted fields to read from ``source``: event fields and whole needed collections.
 
         Raises:
-            KeyInFileError: a required field is neither in the source nor added by a stage.
+            KeyInFileError: a required field, or a collection a component declares it reads
+                (e.g. a label extractor's ``mc_tracks``), is neither in the source nor added
+                by a stage.
         """
         available = source.fields()
         provided: set[str] = set()
         for component in self.components:
+            made = {f.rpartition(".")[0] for f in [*available, *provided]}
+            for coll in sorted(component.collections - {"*"} - made):
+                known = sorted(made - {""})
+                raise KeyInFileError(coll, file=source.path, available=known, what="collection")
             for name in sorted(component.required - provided):
                 if name not in available:
                     what = "field" + (
