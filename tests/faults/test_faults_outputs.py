@@ -88,3 +88,14 @@ def test_output_onto_the_data_a_command_reads_is_refused(
     assert main(filled) == 1
     assert f"output {data} is also an input ({data})" in capsys.readouterr().err
     assert data.read_bytes() == km3net_h5.read_bytes()
+
+
+def test_python_api_refuses_the_detector_file_as_output(km3net_h5: Path, detx: Path) -> None:
+    from hitprep.config import load_job
+    from hitprep.errors import ConfigError
+    from hitprep.runners import convert
+
+    before = detx.read_bytes()
+    with pytest.raises(ConfigError, match="is the detector file"):
+        convert(load_job("km3net_zt"), [km3net_h5], detx, detx=detx, overwrite=True)
+    assert detx.read_bytes() == before

@@ -222,6 +222,9 @@ def convert(
     if any(p.resolve() == out.resolve() for p in paths):
         msg = f"output {out} is also an input"
         raise ConfigError(msg)
+    if detx is not None and Path(detx).resolve() == out.resolve():
+        msg = f"output {out} is the detector file (--detx)"
+        raise ConfigError(msg)
     chunk = step or job.source["step"]
     if chunk <= 0:
         msg = f"step must be a positive number of events, not {chunk}"
