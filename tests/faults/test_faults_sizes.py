@@ -46,3 +46,13 @@ def test_upsample_bounded_by_memory(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert err.startswith("hitprep writeback: error: upsample: the per-event offsets of")
     assert len(err.splitlines()) == 1 and "GiB of memory" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.root"]
+
+
+def test_acts_toy_bounded_by_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hitprep.cli import main
+
+    out = tmp_path / "acts"
+    assert main(["toy", "acts", "-n", "100000000000", "-o", str(out)]) != 0
+    err = capsys.readouterr().err
+    assert "100,000,000,000 events per file would take" in err and "GiB" in err
+    assert not out.exists()
