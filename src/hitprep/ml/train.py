@@ -31,6 +31,7 @@ from hitprep.ml.models import HitprepModel, build_model
 from hitprep.ml.schema import Schema, check_compatible
 from hitprep.ml.splits import split_rows
 from hitprep.ml.tasks import Task
+from hitprep.wording import count_of
 
 __all__ = ["RESUMABLE", "TrainResult", "resume_config", "train"]
 
@@ -68,7 +69,8 @@ class TrainResult:
         auc_text = f", validation AUC {auc:.4f}" if auc is not None else ""
         stop = " (stopped early)" if self.stopped_early else ""
         return (
-            f"{len(self.history)} epochs{stop}; best epoch {self.best_epoch}: validation loss"
+            f"{count_of(len(self.history), 'epoch')}{stop}; best epoch {self.best_epoch}:"
+            " validation loss"
             f" {self.best_val_loss:.4f}{auc_text} -> {self.best}"
         )
 

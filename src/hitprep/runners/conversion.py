@@ -46,6 +46,7 @@ from hitprep.runners.tasks import (
     task_key,
 )
 from hitprep.sources import numbered_across_files
+from hitprep.wording import count_of
 
 __all__ = ["FAILED_REASON", "Summary", "TaskFailure", "convert", "plan_tasks"]
 
@@ -117,7 +118,8 @@ class Summary:
         if self.runner != "direct":
             failed = f", {len(self.failed)} failed" if self.failed else ""
             text += (
-                f" [{self.runner}: {self.tasks} tasks on {self.processes} processes,"
+                f" [{self.runner}: {count_of(self.tasks, 'task')} on"
+                f" {count_of(self.processes, 'process')},"
                 f" {self.resumed} resumed{failed};"
                 f" merge {self.merge_seconds:.2f} s; peak {self.peak_rss_mib:.0f} MiB per worker]"
             )

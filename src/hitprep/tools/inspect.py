@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from hitprep.errors import FileFormatError
+from hitprep.wording import count_of
 
 __all__ = ["describe", "matches"]
 
@@ -105,7 +106,7 @@ def _history_lines(path: Path) -> list[str]:
         return ["    no epochs"]
     last = rows[-1]
     shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float))
-    return [f"    {_count(len(rows), 'epoch')}; last: {shown}"]
+    return [f"    {count_of(len(rows), 'epoch')}; last: {shown}"]
 
 
 def _describe_checkpoint(path: Path) -> str:
@@ -116,16 +117,11 @@ def _describe_checkpoint(path: Path) -> str:
     lines = [
         f"{path} (checkpoint, {path.stat().st_size:,} bytes)",
         f"  model: {ckpt.model_name}, {params:,} parameters",
-        f"  trained: {_count(ckpt.epoch, 'epoch')} on {ckpt.config.data.get('path') or '?'}",
+        f"  trained: {count_of(ckpt.epoch, 'epoch')} on {ckpt.config.data.get('path') or '?'}",
         f"  label: {ckpt.config.data.get('label') or ckpt.config.data.get('targets')}",
         f"  inputs: {_attr_text(ckpt.schema)}",
     ]
     return "\n".join(lines)
-
-
-def _count(n: int, word: str) -> str:
-    """``1 epoch``, ``2 epochs``."""
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _attr_text(value: Any) -> str:
