@@ -137,9 +137,18 @@ def test_on_the_fly_grid_equals_hitprep_barrel_images(tmp_path: Path) -> None:
     assert main(["convert", "wcsim_watchmal_digi", str(tank), "-o", str(hits)]) == 0
     assert main(["convert", "wcsim_grid", str(tank), "-o", str(grid)]) == 0
     ds = WatchmalDataset(hits, pmt_map=grid, label="labels")
-    assert ds.unmapped_pmts > 0  # the caps are not on the barrel grid
+    # the grid file's map is the whole-detector image (top cap, unrolled barrel, bottom
+    # cap): every PMT drawn, the barrel images in its middle band
+    assert ds.unmapped_pmts == 0
     ours = ds.__getitems__(list(range(30)))["grid"].numpy()
     with h5py.File(grid) as f:
         barrel = np.moveaxis(f["barrel"][:], -1, 1)
-    assert ours.shape == barrel.shape
-    assert np.array_equal(ours, barrel)
+        caps = [np.moveaxis(f[r][:], -1, 1) for r in ("top", "bottom")]
+    cap = max(c.shape[2] for c in caps)
+    rows, cols = barrel.shape[2:]
+    left = (ours.shape[3] - cols) // 2
+    assert ours.shape[2] == 2 * cap + rows
+    assert np.array_equal(ours[:, :, cap : cap + rows, left : left + cols], barrel)
+    charge = ours[:, 0].sum(axis=(1, 2))
+    expected = sum(image[:, 0].sum(axis=(1, 2)) for image in [barrel, *caps])
+    np.testing.assert_allclose(charge, expected, rtol=1e-5)

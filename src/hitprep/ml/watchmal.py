@@ -10,9 +10,9 @@ mPMT layout: channel = PMT number in its module).
 Per pixel, the charge channel sums the hits' charge and the time channel holds
 the earliest hit time (0 where no hit), so several hits on one PMT are never
 silently overwritten; two PMTs mapped to one pixel are an error. A PMT whose
-row and column are −1 (off the imaged region: hitprep's ``pmt_image_positions``
-marks the cap PMTs so) is not drawn: its hits are left out of the image;
-:attr:`WatchmalDataset.unmapped_pmts` says how many PMTs that concerns.
+row and column are −1 (off the imaged region, in a map made elsewhere; hitprep's
+``pmt_image_positions`` place every PMT, caps included) is not drawn: its hits are left
+out of the image; :attr:`WatchmalDataset.unmapped_pmts` says how many PMTs that concerns.
 """
 
 from __future__ import annotations
