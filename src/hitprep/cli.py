@@ -40,6 +40,7 @@ COMMANDS = [
     "mix",
     "display",
     "watchmal-files",
+    "report",
 ]
 
 

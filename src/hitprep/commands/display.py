@@ -13,7 +13,7 @@ from typing import Any
 
 from hitprep.commands import add_output_options, plot_file
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "draw_file_event", "output_kind", "run"]
 
 
 def add_parser(sub: Any) -> None:
@@ -66,27 +66,44 @@ def output_kind(path: str | Path) -> str:
     return "graph" if job.get("graph") else "wcsim"
 
 
+def draw_file_event(
+    path: str | Path,
+    event: int,
+    save_as: str | Path,
+    *,
+    geometry: str | None = None,
+    trust_pickle: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Draw event ``event`` of ``path`` with the display its kind needs (:func:`output_kind`)."""
+    kind = output_kind(path)
+    if kind == "images":
+        from hitprep.plotting.images import draw_image_event
+
+        return draw_image_event(path, event, save_as, overwrite=overwrite)
+    if kind == "graph":
+        from hitprep.plotting.graph import plot_graph_event
+
+        return plot_graph_event(path, save_as, event=event, overwrite=overwrite)
+    from hitprep.plotting.wcsim_display import draw_event, event_images, event_truth_line
+
+    images = event_images(path, event, geometry=geometry, trust_pickle=trust_pickle)
+    title = f"{Path(path).name}, event {event}"
+    truth = event_truth_line(path, event, trust_pickle=trust_pickle)
+    return draw_event(images, save_as, title=title, truth=truth, overwrite=overwrite)
+
+
 def run(args: argparse.Namespace) -> int:
     from hitprep.atomic import check_output
 
     check_output(args.output, overwrite=args.overwrite)
-    kind = output_kind(args.file)
-    if kind == "images":
-        from hitprep.plotting.images import draw_image_event
-
-        out = draw_image_event(args.file, args.event, args.output, overwrite=args.overwrite)
-    elif kind == "graph":
-        from hitprep.plotting.graph import plot_graph_event
-
-        out = plot_graph_event(args.file, args.output, event=args.event, overwrite=args.overwrite)
-    else:
-        from hitprep.plotting.wcsim_display import draw_event, event_images, event_truth_line
-
-        images = event_images(
-            args.file, args.event, geometry=args.geometry, trust_pickle=args.trust_pickle
-        )
-        title = f"{Path(args.file).name}, event {args.event}"
-        truth = event_truth_line(args.file, args.event, trust_pickle=args.trust_pickle)
-        out = draw_event(images, args.output, title=title, truth=truth, overwrite=args.overwrite)
+    out = draw_file_event(
+        args.file,
+        args.event,
+        args.output,
+        geometry=args.geometry,
+        trust_pickle=args.trust_pickle,
+        overwrite=args.overwrite,
+    )
     print(f"event {args.event} of {args.file} -> {out}")
     return 0
