@@ -189,7 +189,8 @@ def _labels(f: h5py.File) -> str:
     columns: dict[str, np.ndarray] = {}
     if "y" in f and f["y"].dtype.names:
         y = f["y"][:]
-        columns = {n: y[n] for n in y.dtype.names if np.issubdtype(y.dtype[n], np.integer)}
+        integer = [n for n in y.dtype.names if np.issubdtype(y.dtype[n], np.integer)]
+        columns = {n: y[n] for n in integer if not n.endswith("_id")}  # ids are not classes
     elif "labels" in f:
         columns = {"labels": f["labels"][:]}
     parts = []
