@@ -119,7 +119,7 @@ def test_neither_output_nor_run(
     wcsim: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     page = tmp_path / "report.html"
-    for source in (wcsim["dump"], tmp_path):
+    for source in (wcsim["dump"], tmp_path, tmp_path / "absent.h5"):
         assert main(["report", str(source), "-o", str(page)]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1
@@ -139,14 +139,17 @@ def test_training_run(tmp_path: Path) -> None:
     overrides = [f"data.path='{data}'", "train.epochs=2", "train.device='cpu'"]
     run = tmp_path / "run"
     train(load_train_config(overrides=overrides), run, log=lambda line: None)
-    evaluate(run, data, tmp_path / "eval", formats=("png",))
     page = tmp_path / "run.html"
-    argv = ["report", str(run), "-o", str(page), "--evaluation", str(tmp_path / "eval")]
-    assert main(argv) == 0
+    assert main(["report", str(run), "-o", str(page)]) == 0  # no evaluation in the run
+    assert '<h2>Evaluation</h2>\n<p class="note">no evaluation folder' in checked(page)
+    evaluate(run, data, run / "eval", formats=("png",))
+    assert main(["report", str(run), "-o", str(page), "--overwrite"]) == 0  # found in the run
     text = checked(page)
-    plots = sorted((tmp_path / "eval").glob("*.png"))
+    plots = sorted((run / "eval").glob("*.png"))
     assert text.count("data:image/png") == 1 + len(plots)  # history and every plot
-    auc = json.loads((tmp_path / "eval" / "metrics.json").read_text())["auc"]
+    auc = json.loads((run / "eval" / "metrics.json").read_text())["auc"]
     assert f"<td>auc</td><td>{auc:.4g}</td>" in text
-    assert text.count("<td>2</td>") >= 1  # the second epoch's row
+    assert "<h2>Evaluation: eval</h2>" in text
+    history = json.loads((run / "history.json").read_text())
+    assert f"<tr><td>2</td><td>{history[1]['train_loss']:.4g}</td>" in text  # epoch 2's row
     assert "not drawn" not in text

@@ -42,6 +42,8 @@ MAX_CLASSES = 50
 def report_kind(path: str | Path) -> str:
     """``output`` or ``run``; FileFormatError naming ``path`` when it is neither."""
     p = Path(path)
+    if not p.exists():
+        raise FileFormatError(p, "does not exist")
     if p.is_dir():
         if (p / "history.json").is_file():
             return "run"
