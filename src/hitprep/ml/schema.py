@@ -58,7 +58,8 @@ class InputSpec:
     def describe(self) -> str:
         shape = "x".join(str(s) for s in self.shape)
         feats = f" [{', '.join(self.features)}]" if self.features else ""
-        return f"{self.name} {self.kind} {shape}{feats}"
+        kind = "" if self.kind == self.name else f" {self.kind}"  # not "image image 3x40x40"
+        return f"{self.name}{kind} {shape}{feats}"
 
 
 @dataclass(frozen=True)
