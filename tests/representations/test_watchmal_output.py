@@ -15,7 +15,6 @@ from hitprep.cli import main
 from hitprep.config import load_job
 from hitprep.runners import convert, merge
 from hitprep.runners.manifest import parts_folder
-from hitprep.runners.tasks import WorkSpec
 from hitprep.sinks.hdf5 import HDF5Sink, dataset_names
 from hitprep.sources.wcsim import WCSimSource
 from hitprep.sources.wcsim_dump import WCSimH5Source
@@ -230,12 +229,11 @@ def test_merge_holds_a_slice_of_the_hits_not_all_of_them(
     shards = sorted(parts_folder(shards_of).glob("task-*.h5"))
     assert len(shards) == 4
     monkeypatch.setattr(merge, "COPY_BYTES", 16384)
-    pipeline = WorkSpec.build(job, detx=None, step=100, command="test").pipeline()
     out = tmp_path / "merged.h5"
     tracemalloc.start()
     try:
         with HDF5Sink(out) as sink:
-            merger = merge.Merger(sink, pipeline, len(shards), virtual=False, root=tmp_path)
+            merger = merge.Merger(sink, len(shards), virtual=False, root=tmp_path)
             for index, shard in enumerate(shards):
                 merger.add(index, shard)
             merger.finish()

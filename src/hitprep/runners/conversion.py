@@ -22,7 +22,7 @@ from typing import Any
 from hitprep.atomic import check_output
 from hitprep.config import Job
 from hitprep.errors import ConfigError, TaskError
-from hitprep.pipeline import Accounting, Pipeline
+from hitprep.pipeline import Accounting
 from hitprep.progress import progress_bar
 from hitprep.provenance import input_records, provenance_attrs
 from hitprep.runners.backends import (
@@ -266,7 +266,6 @@ def convert(
         try:
             summary = _sharded(
                 spec,
-                pipeline,
                 tasks,
                 out,
                 backend,
@@ -344,7 +343,6 @@ def _direct(
 
 def _sharded(
     spec: WorkSpec,
-    pipeline: Pipeline,
     tasks: list[Task],
     out: Path,
     backend: Backend,
@@ -368,7 +366,7 @@ def _sharded(
         _bar(out, progress) as bar,
     ):
         tracker = EventProgress(bar, len(tasks))
-        merger = Merger(sink, pipeline, len(tasks), virtual=virtual, root=out.parent)
+        merger = Merger(sink, len(tasks), virtual=virtual, root=out.parent)
         for index in sorted(reused):
             done[index] = reused[index]
             tracker.finish(index, _events(reused[index]))

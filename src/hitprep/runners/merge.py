@@ -36,7 +36,6 @@ import numpy.typing as npt
 
 from hitprep.errors import RunnerError
 from hitprep.layout import LAYOUT_ATTR, Entry, Layout, combine, read_layout
-from hitprep.pipeline import Pipeline
 from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.sources.h5raw import unfiltered_reader
 
@@ -136,17 +135,13 @@ class Merger:
 
     Args:
         sink: the output.
-        pipeline: the job's pipeline (its representations combine summaries).
         n_tasks: number of tasks; :meth:`add` must see every index once.
         virtual: leave rows in the shards (virtual datasets).
         root: directory of the output; virtual datasets name shards relative to it.
     """
 
-    def __init__(
-        self, sink: HDF5Sink, pipeline: Pipeline, n_tasks: int, *, virtual: bool, root: Path
-    ) -> None:
+    def __init__(self, sink: HDF5Sink, n_tasks: int, *, virtual: bool, root: Path) -> None:
         self.sink = sink
-        self.pipeline = pipeline
         self.n_tasks = n_tasks
         self.virtual = virtual
         self.root = root.resolve()
