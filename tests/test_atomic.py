@@ -71,3 +71,36 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next(tmp_path: Path) -> No
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted(["a.h5", live.name, other.name, longer.name])
     assert final_name(live) == out and final_name(out) == out
+
+
+def test_sigterm_landing_in_a_finalizer_still_stops_the_run() -> None:
+    """Python swallows an exception raised in ``__del__`` / a weakref callback; a SIGTERM
+    that lands there must still stop the run (it is sent again)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import os, signal
+        from hitprep.atomic import handle_termination
+        from hitprep.errors import Terminated
+        handle_termination()
+        class Finalized:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                sum(range(1000))  # the handler raises here, inside the finalizer
+        try:
+            obj = Finalized()
+            del obj
+            for _ in range(10_000_000):
+                pass
+            print("ran to the end")
+        except Terminated:
+            print("stopped")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "stopped", done.stderr

@@ -17,6 +17,8 @@ import os
 import re
 import signal
 import stat
+import sys
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -188,13 +190,30 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise Terminated(signum)
 
 
+def _resend_lost_signal(unraisable: sys.UnraisableHookArgs) -> None:
+    """A Ctrl-C or SIGTERM raised inside a finalizer (``__del__``, a weakref callback) is
+    swallowed by Python and the run would go on to the end: send the signal again, shortly
+    and from another thread (a handler run inside this hook would be swallowed too), so
+    that it is raised in the code that runs next."""
+    exc = unraisable.exc_value
+    if isinstance(exc, KeyboardInterrupt):
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+        resend = threading.Timer(0.05, os.kill, args=(os.getpid(), signum))
+        resend.daemon = True
+        resend.start()
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
 def handle_termination() -> None:
     """Make SIGTERM (and SIGHUP) raise :class:`Terminated` in the main thread, like Ctrl-C.
 
     Clean-up code (``finally``, ``with``) then runs as for Ctrl-C: temporaries are
     removed and worker processes stopped. A signal the process was started ignoring
-    (``nohup`` ignores SIGHUP) stays ignored. Does nothing outside the main thread.
+    (``nohup`` ignores SIGHUP) stays ignored; one that lands in a finalizer, where Python
+    would swallow it, is sent again. Does nothing outside the main thread.
     """
+    sys.unraisablehook = _resend_lost_signal
     with contextlib.suppress(ValueError):  # not the main thread
         for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
             if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
