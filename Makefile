@@ -21,8 +21,10 @@ install-test: $(PY)
 install-docs: $(PY)
 	$(PIP_INSTALL) -e '.[docs]'
 
-# the documentation site (strict: a broken link or a reference that moved fails the build)
+# the documentation site: its build hooks type-checked here, where mkdocs is installed, then
+# built strict (a broken link or a reference that moved fails the build)
 docs: install-docs
+	$(VENV)/bin/mypy docs/hooks
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 # the sdist and wheel build, pass twine's checks, and the wheel alone installs into a fresh
@@ -47,7 +49,6 @@ lint: install-test
 
 typecheck: install-test
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy docs/hooks
 
 test: install-test lint typecheck
 	$(PY) -m pytest
