@@ -1,0 +1,318 @@
+"""Typed job sections: the base model, the one translation of validation errors, docs helpers.
+
+Every section of a job file is a :class:`Section` (a frozen pydantic model that forbids
+unknown keys and converts nothing silently: ``"5"`` is not an integer, ``true`` is not a
+number). Each key is a typed attribute whose docstring is its documentation: the same text
+appears in ``hitprep presets --show``, the JSON schema of the job file and the generated
+key reference. A section is validated once, with :func:`validate`::
+
+    >>> from hitprep.jobmodel import Section, validate
+    >>> class Output(Section):
+    ...     compression: str = "gzip"
+    ...     '''HDF5 filter.'''
+    ...     compression_level: int = 1
+    ...     '''gzip level 0-9.'''
+    >>> validate(Output, "job [output]", {"compression_level": 4}).compression_level
+    4
+    >>> validate(Output, "job [output]", {"compresion": "lzf"})
+    Traceback (most recent call last):
+    ...
+    hitprep.errors.ConfigError: job [output]: unknown key 'compresion'; did you mean \
+'compression'? (allowed: compression, compression_level)
+
+Checks across keys are ``model_validator(mode="after")`` methods raising ``ValueError``
+with a message that starts with the key (``"step: must be positive"``); the error then
+reads ``job [source].step: must be positive``.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
+
+from hitprep.errors import ConfigError, nearest
+
+__all__ = [
+    "Section",
+    "describe_error",
+    "json_schema",
+    "toml_lines",
+    "validate",
+    "validate_list",
+]
+
+S = TypeVar("S", bound=BaseModel)
+
+#: pydantic error type -> the kind a user wrote the wrong value for
+_KINDS = {
+    "int_type": "int",
+    "int_parsing": "int",
+    "float_type": "float",
+    "float_parsing": "float",
+    "bool_type": "bool",
+    "bool_parsing": "bool",
+    "string_type": "str",
+    "tuple_type": "list",
+    "list_type": "list",
+    "dict_type": "table",
+    "model_type": "table",
+    "model_attributes_type": "table",
+    "none_required": "nothing",
+    "callable_type": "function",
+    "is_instance_of": "value of the right type",
+}
+
+
+class Section(BaseModel):
+    """Base of every job section: frozen, strict, unknown keys are errors.
+
+    A key's documentation is the docstring under its attribute. Item access
+    (``section["key"]``, ``section.get("key")``) reads attributes, for code that still
+    treats sections as tables.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        use_attribute_docstrings=True,
+        arbitrary_types_allowed=True,
+    )
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` when the section has no such key."""
+        return getattr(self, key) if key in type(self).model_fields else default
+
+    def keys(self) -> list[str]:
+        """The section's keys (so that ``**section`` and ``dict(section)`` work)."""
+        return list(type(self).model_fields)
+
+    def plain(self) -> dict[str, Any]:
+        """The section as JSON-ready values (tuples as lists, functions as module:name)."""
+        return {key: _plain(getattr(self, key)) for key in type(self).model_fields}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Section):
+        return value.plain()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    if callable(value):  # a function given from Python (e.g. a label extractor)
+        return f"{value.__module__}:{getattr(value, '__qualname__', repr(value))}"
+    return value
+
+
+def _tuples(value: Any) -> Any:
+    """TOML arrays as tuples (the models are frozen: their sequences are tuples)."""
+    if isinstance(value, list | tuple):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def validate(model_cls: type[S], where: str, raw: Any) -> S:
+    """``raw`` (a parsed TOML table, or already a ``model_cls``) validated as ``model_cls``.
+
+    Args:
+        model_cls: the section's model.
+        where: what the table is, for the message (``"preset km3net_zt [source]"``).
+        raw: the table.
+
+    Raises:
+        ConfigError: one line naming ``where.key`` and what is wrong; an unknown key with
+            the nearest allowed key.
+    """
+    if isinstance(raw, model_cls):
+        return raw
+    try:
+        return model_cls.model_validate(_tuples(raw))
+    except ValidationError as err:
+        raise ConfigError(describe_error(model_cls, where, err)) from None
+
+
+def validate_list(model_cls: type[S], where: str, raw: Any) -> tuple[S, ...]:
+    """An array of tables (``[[name]]``), each validated as ``model_cls`` (``where #1``...)."""
+    if not isinstance(raw, list | tuple):
+        msg = f"{where}: expected [[...]] tables, got {raw!r}"
+        raise ConfigError(msg)
+    return tuple(validate(model_cls, f"{where} #{i + 1}", item) for i, item in enumerate(raw))
+
+
+def _lists(value: Any) -> Any:
+    """A value as the user wrote it (TOML arrays are lists), for messages."""
+    if isinstance(value, list | tuple):
+        return [_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    return value
+
+
+#: names pydantic gives the members of a union in an error's location
+_TAGS = frozenset({"str", "int", "float", "bool", "none", "list", "tuple", "dict", "callable"})
+
+
+def _inner(annotation: Any) -> Any:
+    """The model (or mapping) a value of ``annotation`` is made of: through tuples, unions,
+    ``Annotated`` and mappings' values."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _inner(typing.get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if origin in (tuple, list, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if (found := _inner(arg)) is not None:
+                return found
+    return None
+
+
+def _walk(model: Any, loc: Sequence[int | str]) -> tuple[str, Any]:
+    """``loc`` as the user writes it (``.key``, `` #1`` for a top-level list item, ``[i]``),
+    and the model the last part belongs to (None when not a model). Parts that name a
+    union member (pydantic adds them) are dropped."""
+    text = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f" #{part + 1}" if i == 0 else f"[{part}]"
+            continue
+        fields = getattr(model, "model_fields", None)
+        if part in _TAGS or "[" in part or part.startswith("function-"):
+            continue  # a union member's name
+        if fields is None:
+            text += f".{part}"
+            continue
+        if part not in fields:
+            text += f".{part}"
+            model = None
+            continue
+        text += f".{part}"
+        model = _inner(fields[part].annotation)
+    return text, model
+
+
+def describe_error(model_cls: type[BaseModel], where: str, err: ValidationError) -> str:
+    """One line for the first problem pydantic found (union alternatives merged)."""
+    errors = err.errors(include_url=False)
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")  # unknown keys first
+    first = errors[0]
+    loc = first["loc"]
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        path, owner = _walk(model_cls, loc[:-1])
+        key = str(loc[-1])
+        allowed = list(getattr(owner, "model_fields", {}))
+        close = nearest(key, allowed)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{where}{path}: unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
+    if kind == "missing":
+        path, _ = _walk(model_cls, loc[:-1])
+        return f"{where}{path}: missing required key {loc[-1]!r}"
+    path, owner = _walk(model_cls, loc)
+    same = [e for e in errors if _walk(model_cls, e["loc"])[0] == path]
+    what = _what(same)
+    key, sep, rest = what.partition(": ")
+    if sep and key in getattr(owner, "model_fields", {}):  # a check naming its key
+        return f"{where}{path}.{key}: {rest}"
+    return f"{where}{path}: {what}"
+
+
+def _what(errors: list[ErrorDetails]) -> str:
+    first = errors[0]
+    if first["type"] == "value_error":
+        return str((first.get("ctx") or {}).get("error", first["msg"]))
+    got = f", got {_lists(first['input'])!r}"
+    if first["type"] in ("model_type", "dict_type") and not isinstance(first["input"], dict):
+        return f"expected a table{got}"
+    kinds = [_KINDS.get(e["type"]) for e in errors]
+    if all(kinds):
+        return f"expected {'/'.join(dict.fromkeys(k for k in kinds if k))}{got}"
+    if first["type"] == "literal_error":
+        expected = (first.get("ctx") or {}).get("expected", "")
+        return f"expected one of {expected}{got}"
+    msg = first["msg"]
+    return f"{msg[:1].lower()}{msg[1:]}{got}"
+
+
+def json_schema(sections: Mapping[str, Any], *, title: str = "hitprep job") -> dict[str, Any]:
+    """A JSON schema (draft 2020-12) of a job file whose sections have these annotations
+    (a :class:`Section` subclass, ``tuple[Model, ...]`` for an array of tables, ``str`` ...).
+    """
+    from pydantic import create_model
+
+    fields: dict[str, Any] = {name: (kind | None, None) for name, kind in sections.items()}
+    job = create_model("Job", __config__=ConfigDict(extra="forbid"), **fields)
+    schema: dict[str, Any] = job.model_json_schema()
+    schema["title"] = title
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def _toml_value(value: Any) -> str:
+    value = _plain(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return f"{{{inner}}}" if inner else "{}"
+    if isinstance(value, list):
+        return f"[{', '.join(_toml_value(v) for v in value)}]"
+    return repr(value)
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
+def _doc_line(model: type[BaseModel], key: str) -> str:
+    doc = model.model_fields[key].description or ""
+    return " ".join(doc.split())
+
+
+def toml_lines(name: str, section: Section, *, array: bool = False) -> Iterator[str]:
+    """``section`` as TOML, each key with its documentation as a comment.
+
+    Nested sections are written as sub-tables (``[name.key]``) after the plain keys.
+    """
+    model = type(section)
+    yield f"[[{name}]]" if array else f"[{name}]"
+    nested: list[tuple[str, Any]] = []
+    for key in model.model_fields:
+        value = getattr(section, key)
+        if isinstance(value, Section) or (
+            isinstance(value, tuple) and value and all(isinstance(v, Section) for v in value)
+        ):
+            nested.append((key, value))
+            continue
+        line = f"{key} = {_toml_value(value)}"
+        doc = _doc_line(model, key)
+        yield f"{line}  # {doc}" if doc else line
+    for key, value in nested:
+        doc = _doc_line(model, key)
+        yield ""
+        if doc:
+            yield f"# {doc}"
+        if isinstance(value, Section):
+            yield from toml_lines(f"{name}.{key}", value)
+        else:
+            for i, item in enumerate(value):
+                if i:
+                    yield ""
+                yield from toml_lines(f"{name}.{key}", item, array=True)
