@@ -12,13 +12,17 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
+from hitprep.errors import ConfigError  # noqa: E402
 from hitprep.ml.checkpoint import load_checkpoint  # noqa: E402
-from hitprep.ml.config import load_train_config  # noqa: E402
+from hitprep.ml.config import TrainConfig, load_train_config  # noqa: E402
 from hitprep.ml.data import open_dataset  # noqa: E402
 from hitprep.ml.edgeconv import EdgeConv, knn_edges  # noqa: E402
+from hitprep.ml.errors import SchemaMismatchError  # noqa: E402
+from hitprep.ml.evaluate import evaluate  # noqa: E402
 from hitprep.ml.inference import run_model  # noqa: E402
 from hitprep.ml.loader import make_loader  # noqa: E402
-from hitprep.ml.train import train  # noqa: E402
+from hitprep.ml.predict import predict  # noqa: E402
+from hitprep.ml.train import TrainResult, train  # noqa: E402
 
 pytest_plugins = ["ml_fixtures"]
 
@@ -67,32 +71,85 @@ def test_stored_edges_reach_the_batch(km3net_edges: Path) -> None:
     assert np.array_equal(batch["x_edges"].numpy(), expected)
 
 
-def test_edge_model_trains_and_reloads(km3net_edges: Path, tmp_path: Path) -> None:
-    cfg = load_train_config(
+def _edge_config(data: Path, *extra: str) -> TrainConfig:
+    return load_train_config(
         overrides=[
-            f"data.path='{km3net_edges}'",
+            f"data.path='{data}'",
             "data.targets=['direction:dir_x+dir_y+dir_z']",
             "model.name='edgeconv'",
             "model.node_channels=[16, 16]",
             "model.hidden=32",
-            "train.epochs=3",
             "train.batch_size=32",
             "train.learning_rate=0.003",
             "train.device='cpu'",
+            *extra,
         ]
     )
-    result = train(cfg, tmp_path / "run", log=lambda line: None)
-    losses = [h["train_loss"] for h in result.history]
+
+
+@pytest.fixture(scope="module")
+def edge_run(km3net_edges: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """The edge model trained 3 epochs on the stored edges of the km3net_graph output."""
+    cfg = _edge_config(km3net_edges, "train.epochs=3")
+    return train(cfg, tmp_path_factory.mktemp("edges") / "run", log=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def km3net_no_edges(
+    km3net_h5: Path, km3net_detx: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The same conversion as ``km3net_edges`` without ``graph.edges``: no ``x_edges``."""
+    from hitprep.config import load_job
+    from hitprep.runners import convert
+
+    job = load_job("km3net_graph", overrides=["graph.max_n_hits=48", "graph.only_triggered=true"])
+    out = tmp_path_factory.mktemp("km3net") / "graph_plain.h5"
+    convert(job, [km3net_h5], out, detx=km3net_detx)
+    with h5py.File(out) as f:
+        assert "x_edges" not in f
+    return out
+
+
+def test_edge_model_trains_and_reloads(km3net_edges: Path, edge_run: TrainResult) -> None:
+    losses = [h["train_loss"] for h in edge_run.history]
     assert losses[-1] < losses[0]
-    ckpt = load_checkpoint(result.last)
-    ds = open_dataset(cfg.data, rows=np.arange(64))
+    ckpt = load_checkpoint(edge_run.last)
+    assert ckpt.schema.inputs[0].edges == "x_edges"  # recorded in the checkpoint
+    ds = open_dataset(ckpt.config.data, path=km3net_edges, rows=np.arange(64))
     loader = make_loader(ds, batch_size=16)
-    before = run_model(result.model, loader, torch.device("cpu")).values
+    before = run_model(edge_run.model, loader, torch.device("cpu")).values
     assert np.array_equal(before, run_model(ckpt.model, loader, torch.device("cpu")).values)
-    # the stored edges are what the model uses: without them (kNN in the batch) it differs
+    # the stored edges are what the model uses: a batch without them is refused, not kNN
     batch = ds.__getitems__(np.arange(16))
-    with torch.no_grad():
-        stored = ckpt.model(batch)
-        batch.pop("x_edges")
-        fallback = ckpt.model(batch)
-    assert torch.isfinite(fallback).all() and not torch.allclose(stored, fallback)
+    batch.pop("x_edges")
+    with torch.no_grad(), pytest.raises(ConfigError, match="trained on the stored edges 'x_edges'"):
+        ckpt.model(batch)
+
+
+def test_edge_model_refuses_a_file_without_edges(
+    edge_run: TrainResult, km3net_no_edges: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.h5"
+    with pytest.raises(SchemaMismatchError) as info:
+        predict(edge_run.last, km3net_no_edges, out)
+    message = str(info.value)
+    assert str(km3net_no_edges) in message
+    assert "no stored edges (dataset 'x_edges'" in message
+    assert not out.exists()
+    with pytest.raises(SchemaMismatchError, match="x_edges"):
+        evaluate(edge_run.last, km3net_no_edges, tmp_path / "eval")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_knn_model_keeps_knn_on_a_file_with_edges(
+    km3net_no_edges: Path, km3net_edges: Path, tmp_path: Path
+) -> None:
+    cfg = _edge_config(km3net_no_edges, "train.epochs=1", "split.fractions=[0.2, 0.1, 0.7]")
+    result = train(cfg, tmp_path / "run", log=lambda line: None)
+    assert load_checkpoint(result.last).schema.inputs[0].edges == ""
+    summaries = [
+        predict(result.last, data, tmp_path / f"{data.stem}.h5")
+        for data in (km3net_no_edges, km3net_edges)
+    ]
+    with h5py.File(summaries[0].output) as a, h5py.File(summaries[1].output) as b:
+        assert np.array_equal(a["predictions"][:], b["predictions"][:])

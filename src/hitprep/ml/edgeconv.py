@@ -5,8 +5,11 @@ Each layer updates node ``i`` to ``max over neighbours j of MLP([h_i, h_j - h_i]
 (the max taken with ``Tensor.scatter_reduce``). Neighbours are the edges stored in the
 file (``hitprep convert`` with ``graph.edges``), else the ``k`` nearest real nodes of the
 same event in the batch (on the position features ``pos_*``, and ``time`` when present,
-after normalization). Like DynEdge, every layer's output is kept and concatenated
-(skip connections), then pooled over real nodes (max and mean) into the dense head.
+after normalization). Which of the two is fixed by the training data (the schema's
+``edges``): a model trained on stored edges refuses data without them (never a silent
+kNN), one trained on kNN keeps building kNN on files that store edges. Like DynEdge,
+every layer's output is kept and concatenated (skip connections), then pooled over real
+nodes (max and mean) into the dense head.
 """
 
 from __future__ import annotations
@@ -67,9 +70,12 @@ class EdgeConv(nn.Module):
 class EdgeConvNet(nn.Module):
     """The layers of :class:`hitprep.ml.models.EdgeConvModel` (nodes to pooled features)."""
 
-    def __init__(self, n_features: int, channels: Sequence[int], *, k: int) -> None:
+    def __init__(
+        self, n_features: int, channels: Sequence[int], *, k: int, stored_edges: str = ""
+    ) -> None:
         super().__init__()
         self.k = k
+        self.stored_edges = stored_edges  # "": kNN in the batch, even where a file has edges
         self.embed = nn.Sequential(nn.Linear(n_features, channels[0]), nn.ReLU())
         layers, n_in = [], channels[0]
         for n_out in channels:
@@ -80,8 +86,11 @@ class EdgeConvNet(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor, points: Tensor, edges: Tensor | None) -> Tensor:
         b, n, _ = x.shape
-        if edges is None:
+        if not self.stored_edges:
             edges = knn_edges(points, mask, self.k)
+        elif edges is None:
+            msg = f"the model was trained on the stored edges {self.stored_edges!r}; none given"
+            raise ConfigError(msg)
         h = self.embed(x).reshape(b * n, -1)
         states = [h]
         for layer in self.layers:

@@ -166,8 +166,10 @@ class GraphDataset(EventDataset):
         self.structured = structured
         self.feature_cols = [names.index(n) for n in chosen]
         self.feature_names = tuple(chosen)
-        self.specs = (InputSpec(self.nodes, "nodes", (len(chosen),), self.feature_names),)
         self._find_edges(f)
+        edges = self.edges_dataset or ""  # recorded in the schema: reloads need the same edges
+        spec = InputSpec(self.nodes, "nodes", (len(chosen),), self.feature_names, edges=edges)
+        self.specs = (spec,)
 
     def _find_edges(self, f: h5py.File) -> None:
         name = f"{self.nodes}_edges"

@@ -257,7 +257,7 @@ class EdgeConvModel(HitprepModel):
         spec = schema.inputs[0]
         self.input = spec.name
         self.points = position_columns(spec.features) if spec.features else []
-        self.net = EdgeConvNet(spec.shape[-1], node_channels, k=k)
+        self.net = EdgeConvNet(spec.shape[-1], node_channels, k=k, stored_edges=spec.edges)
         self.classifier = self.head(self.net.n_out)
 
     def forward(self, batch: Mapping[str, Tensor]) -> Tensor:

@@ -28,6 +28,8 @@ class InputSpec:
         shape: per-event shape the model sees; for ``nodes`` only ``(F,)``.
         features: node features or grid channels, in order.
         channels: where image channels were in the file (``none``, ``first``, ``last``).
+        edges: the stored edges dataset a graph input comes with (``x_edges``); ``""``: none
+            (a graph model then builds kNN edges in the batch).
     """
 
     name: str
@@ -35,6 +37,7 @@ class InputSpec:
     shape: tuple[int, ...]
     features: tuple[str, ...] = ()
     channels: str = "none"
+    edges: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +46,7 @@ class InputSpec:
             "shape": list(self.shape),
             "features": list(self.features),
             "channels": self.channels,
+            "edges": self.edges,
         }
 
     @classmethod
@@ -53,6 +57,7 @@ class InputSpec:
             tuple(int(s) for s in d["shape"]),
             tuple(str(f) for f in d.get("features", ())),
             str(d.get("channels", "none")),
+            str(d.get("edges", "")),
         )
 
     def describe(self) -> str:
@@ -179,6 +184,11 @@ def check_compatible(trained: Schema, found: Schema, *, file: str) -> None:
         if t.channels != f.channels:
             diffs.append(
                 f"input {t.name!r} has channels {f.channels!r}, the model takes {t.channels!r}"
+            )
+        if t.edges and not f.edges:
+            diffs.append(
+                f"input {t.name!r} has no stored edges (dataset {t.edges!r} and its index are"
+                f" missing); the model was trained on them (convert with graph.edges)"
             )
     if trained.extras != found.extras:
         diffs.append(
