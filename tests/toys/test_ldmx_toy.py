@@ -11,7 +11,7 @@ import uproot
 
 from hitprep.cli import main
 from hitprep.errors import ConfigError, OutputExistsError
-from hitprep.toys.ldmx import EcalGeometry, simulate, write_root
+from hitprep.toys.ldmx import EcalGeometry, _Deposits, _em_showers, simulate, write_root
 
 
 def test_layout_of_the_file(tmp_path: Path) -> None:
@@ -35,12 +35,49 @@ def test_seeded_and_mass_dependent() -> None:
     assert ak.all(a.hits.E == b.hits.E)
     energy = {m: float(ak.mean(ak.sum(simulate(80, mass=m, seed=1).hits.E, axis=1)))
               for m in (1.0, 100.0, 1000.0)}  # fmt: skip
-    background = float(ak.mean(ak.sum(simulate(80, seed=1).hits.E, axis=1)))
-    assert background > energy[1.0] > energy[100.0] > energy[1000.0]
+    assert energy[1.0] > energy[100.0] > energy[1000.0]
     spread = {m: float(ak.mean(np.hypot(simulate(80, mass=m, seed=2).hits.x,
                                         simulate(80, mass=m, seed=2).hits.y)))
               for m in (1.0, 1000.0)}  # fmt: skip
     assert spread[1000.0] > 2 * spread[1.0]  # heavy A': wider recoil angles
+
+
+def test_background_overlaps_light_signal() -> None:
+    """The triggered photo-nuclear sample looks like a light A' in its visible energy; many of
+    its events have nothing but the recoil shower, the rest a deep hadronic deposit."""
+    background, signal = simulate(600, seed=4), simulate(600, mass=1.0, seed=5)
+    total_b = ak.to_numpy(ak.sum(background.hits.E, axis=1))
+    total_s = ak.to_numpy(ak.sum(signal.hits.E, axis=1))
+    low, high = np.quantile(total_s, [0.05, 0.95])
+    assert ((total_b > low) & (total_b < high)).mean() > 0.6
+    back = EcalGeometry().layer_z[17]  # the second half of the ECal
+    deep_b = ak.to_numpy(ak.sum(background.hits.E[background.hits.z > back], axis=1))
+    deep_s = ak.to_numpy(ak.sum(signal.hits.E[signal.hits.z > back], axis=1))
+    assert deep_b.mean() > 2 * deep_s.mean()
+    lone = deep_b <= np.quantile(deep_s, 0.9)  # as little deep energy as most signal events
+    assert 0.2 < lone.mean() < 0.6
+
+
+def test_energy_resolution_has_stochastic_and_constant_terms() -> None:
+    """Relative spread of an electron shower's visible energy: sigma / E = a / sqrt(E) (+) c."""
+    geom = EcalGeometry()
+    rng = np.random.default_rng(7)
+    energies = np.array([100.0, 400.0, 1000.0, 4000.0])
+    spread = []
+    for energy in energies:
+        n = 1500
+        dep = _Deposits([], [], [], [], [])
+        zero = np.zeros(n)
+        event = np.arange(n, dtype=np.int64)
+        _em_showers(rng, dep, geom, event, np.full(n, energy), zero, zero, zero, zero)
+        seen = np.bincount(np.concatenate(dep.event), np.concatenate(dep.energy), minlength=n)
+        spread.append(seen.std() / seen.mean())
+    (a2, c2), *_ = np.linalg.lstsq(
+        np.stack([1 / energies, np.ones(4)], axis=1), np.square(spread), rcond=None
+    )
+    assert 0.04 < np.sqrt(a2 / 1000) < 0.09  # stochastic term, per sqrt(GeV)
+    assert 0.008 < np.sqrt(c2) < 0.025  # constant term
+    assert spread[0] > 4 * spread[-1]  # resolution improves with energy
 
 
 def test_bad_requests(tmp_path: Path) -> None:

@@ -7,15 +7,24 @@ LDMX workflow needs:
   radiation lengths in three sections, 40 X0 in all), the front face at
   z = 240 mm, square 5 mm cells over +-250 mm in x and y. Hits sit at cell
   centres and layer planes.
-- **Background** (photo-nuclear sample): a 4 GeV electron radiates a hard
-  photon; both shower electromagnetically (longitudinal gamma-distribution
-  profile, core + halo transverse profile, Moliere radius 9.3 mm), the
-  electron displaced by the magnet. In 40 % of events the photon interacts
-  photo-nuclearly instead: a deeper, broader hadronic deposit with less
-  visible energy and one to three penetrating MIP tracks.
+- **Background** (the photo-nuclear sample that passes a missing-energy
+  trigger): a 4 GeV electron radiates a hard photon (55-95 % of the beam
+  energy) and recoils with a small transverse momentum (a few MeV, with a
+  tail); the electron showers electromagnetically (longitudinal
+  gamma-distribution profile, core + halo transverse profile, Moliere radius
+  9.3 mm), displaced by the magnet. The photon interacts photo-nuclearly:
+  most of its energy goes to neutrons and is not seen. In 30 % of events
+  nothing of it is seen at all (all-neutral final states: such an event is
+  a lone recoil shower, as a signal event is); otherwise a deeper, broader
+  hadronic deposit with a small visible fraction and zero to three
+  penetrating MIP tracks.
 - **Signal** (A' of mass ``mass`` MeV): the A' takes most of the beam energy
-  invisibly; the recoil electron's energy falls and its angle (hence its
-  displacement at the ECal face) grows with the mass.
+  invisibly; the recoil electron's energy falls and its transverse momentum
+  (hence its angle and displacement at the ECal face) grows with the mass, so
+  heavy A's are easier to tell from background than light ones.
+- **Resolution.** Each shower deposit is sampled with exponential
+  fluctuations (a stochastic term of about 6 %/sqrt(E/GeV)) and each shower
+  has a 1.5 % calibration spread (the constant term); the back leaks.
 - Each event adds a few low-energy noise hits. Deposits in one cell are
   summed; the hits of an event are written in random order (LDMX files are
   not sorted).
@@ -64,6 +73,8 @@ _X0_MM = 3.5  # mm, tungsten radiation length
 _SAMPLING = 0.012  # fraction of shower energy seen in silicon
 _MIP = 0.13  # MeV, a minimum-ionising particle in 0.5 mm silicon
 _SPOT = 4.0  # MeV of shower energy per simulated deposit
+_CONSTANT_TERM = 0.015  # relative spread of each shower's visible energy (calibration)
+_INVISIBLE_PN = 0.3  # photo-nuclear events with nothing visible (all-neutral final states)
 
 
 @dataclass(frozen=True)
@@ -144,7 +155,8 @@ def _em_showers(
     x = x0[shower] + slope_x[shower] * dz + radius * np.cos(angle)
     y = y0[shower] + slope_y[shower] * dz + radius * np.sin(angle)
     spot = energy[shower] / n_spots[shower]
-    seen = spot * _SAMPLING * rng.gamma(4.0, 0.25, len(spot))
+    calibration = rng.normal(1.0, _CONSTANT_TERM, len(energy))[shower]
+    seen = spot * _SAMPLING * rng.exponential(1.0, len(spot)) * calibration
     out.add(event[shower], layer, x, y, seen)
 
 
@@ -155,9 +167,11 @@ def _hadronic(
     event: npt.NDArray[np.int64],
     energy: npt.NDArray[np.float64],
 ) -> None:
-    """Photo-nuclear deposits: deeper, broader, less visible, with penetrating MIP tracks."""
-    visible = energy * rng.uniform(0.3, 0.7, len(energy))
-    n_spots = np.maximum(1, (visible / (2 * _SPOT)).astype(np.int64))
+    """Photo-nuclear deposits: deeper, broader, mostly invisible (neutrons), with zero to three
+    penetrating MIP tracks; in a fraction ``_INVISIBLE_PN`` of events nothing at all."""
+    seen_any = rng.random(len(energy)) >= _INVISIBLE_PN
+    visible = np.where(seen_any, energy * 0.5 * rng.beta(1.0, 3.0, len(energy)), 0.0)
+    n_spots = np.where(seen_any, np.maximum(1, (visible / (2 * _SPOT)).astype(np.int64)), 0)
     source = np.repeat(np.arange(len(energy)), n_spots)
     start = rng.exponential(6.0, len(energy))[source]
     depth = start + rng.gamma(1.5, 8.0, len(source))
@@ -165,7 +179,7 @@ def _hadronic(
     inside = layer < geom.n_layers
     radius = rng.gamma(2.0, 12.0, len(source))
     angle = rng.uniform(0.0, 2.0 * np.pi, len(source))
-    spot = (visible / n_spots)[source] * _SAMPLING * rng.gamma(2.0, 0.5, len(source))
+    spot = (visible / np.maximum(n_spots, 1))[source] * _SAMPLING * rng.gamma(2.0, 0.5, len(source))
     out.add(
         event[source][inside],
         layer[inside],
@@ -173,8 +187,8 @@ def _hadronic(
         (radius * np.sin(angle))[inside],
         spot[inside],
     )
-    # one to three MIP tracks per interaction, from a random layer to the back
-    n_tracks = rng.integers(1, 4, len(energy))
+    # zero to three MIP tracks per visible interaction, from a random layer to the back
+    n_tracks = np.where(seen_any, rng.integers(0, 4, len(energy)), 0)
     track = np.repeat(np.arange(len(energy)), n_tracks)
     first = rng.integers(0, geom.n_layers // 2, len(track))
     slope_x = rng.normal(0.0, 0.3, len(track))
@@ -187,6 +201,33 @@ def _hadronic(
     y = slope_y[seg] * dz + rng.normal(0.0, 5.0, len(track))[seg]
     e_mip = _MIP * rng.gamma(6.0, 1.0 / 6.0, len(seg))
     out.add(event[track][seg], layer, x, y, e_mip)
+
+
+def _recoil(
+    rng: np.random.Generator,
+    out: _Deposits,
+    geom: EcalGeometry,
+    electron: npt.NDArray[np.float64],
+    pt: npt.NDArray[np.float64],
+) -> None:
+    """The recoil electron's shower: energy ``electron``, transverse momentum scale ``pt``
+    [MeV] (its angle ~ pt / E), bent towards -x by the magnet, starting upstream of the face."""
+    n = len(electron)
+    theta = np.minimum(np.abs(rng.normal(0.0, pt / electron)), 0.7)
+    psi = rng.uniform(0.0, 2.0 * np.pi, n)
+    slope = np.tan(theta)
+    bend = -np.clip(8000.0 / electron, 5.0, 150.0)
+    _em_showers(
+        rng,
+        out,
+        geom,
+        np.arange(n, dtype=np.int64),
+        electron,
+        bend + geom.z_front * slope * np.cos(psi),
+        geom.z_front * slope * np.sin(psi),
+        slope * np.cos(psi),
+        slope * np.sin(psi),
+    )
 
 
 def _recoil_fraction(rng: np.random.Generator, mass: float, n: int) -> npt.NDArray[np.float64]:
@@ -231,53 +272,14 @@ def simulate(
     n = n_events
     event = np.arange(n, dtype=np.int64)
     dep = _Deposits([], [], [], [], [])
-    zero = np.zeros(n)
     if mass is None:
-        photon = beam_energy * rng.uniform(0.6, 0.95, n)
-        electron = beam_energy - photon
-        bend = -np.clip(8000.0 / electron, 5.0, 150.0)
-        _em_showers(
-            rng,
-            dep,
-            geom,
-            event,
-            electron,
-            bend + rng.normal(0, 3, n),
-            rng.normal(0, 3, n),
-            rng.normal(-0.05, 0.03, n),
-            rng.normal(0, 0.03, n),
-        )
-        nuclear = rng.random(n) < 0.4
-        em = ~nuclear
-        _em_showers(
-            rng,
-            dep,
-            geom,
-            event[em],
-            photon[em],
-            rng.normal(0, 3, n)[em],
-            rng.normal(0, 3, n)[em],
-            rng.normal(0, 0.01, n)[em],
-            rng.normal(0, 0.01, n)[em],
-        )
-        _hadronic(rng, dep, geom, event[nuclear], photon[nuclear])
+        photon = beam_energy * rng.uniform(0.55, 0.95, n)
+        # brem recoils: a few MeV of transverse momentum, with a tail that mimics a light A'
+        _recoil(rng, dep, geom, beam_energy - photon, 2.5 + rng.exponential(6.0, n))
+        _hadronic(rng, dep, geom, event, photon)
     else:
         electron = beam_energy * _recoil_fraction(rng, mass, n)
-        theta = np.minimum(np.abs(rng.normal(0.0, 0.5 * (mass + 5.0) / electron)), 0.7)
-        psi = rng.uniform(0.0, 2.0 * np.pi, n)
-        slope = np.tan(theta)
-        bend = -np.clip(8000.0 / electron, 5.0, 150.0)
-        _em_showers(
-            rng,
-            dep,
-            geom,
-            event,
-            electron,
-            bend + geom.z_front * slope * np.cos(psi),
-            geom.z_front * slope * np.sin(psi),
-            slope * np.cos(psi) + zero,
-            slope * np.sin(psi),
-        )
+        _recoil(rng, dep, geom, electron, np.full(n, 0.5 * (mass + 5.0)))
     # electronic noise: a few low-energy hits anywhere
     n_noise = rng.poisson(3.0, n)
     noisy = np.repeat(event, n_noise)
