@@ -56,7 +56,7 @@ test: install-test lint typecheck
 # the readers, writers, tools and runners again with every fast path off (hitprep.fastpaths):
 # plain h5py / uproot, the reference the fast paths must equal
 test-plain: install-test
-	HITPREP_FAST_PATHS=0 $(PY) -m pytest -q tests/sources tests/sinks tests/tools tests/test_runners.py tests/test_fastpaths.py
+	HITPREP_FAST_PATHS=0 $(PY) -m pytest -q tests/sources tests/sinks tests/tools tests/runners tests/test_fastpaths.py
 
 clean:
 	rm -rf $(DEMO_DIR) build dist src/*.egg-info
