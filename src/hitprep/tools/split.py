@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -114,30 +115,14 @@ def split(
     """
     started = time.perf_counter()
     f = _fractions(fractions)
-    labels = list(names) if names else default_names(len(f))
-    if len(labels) != len(f) or len(set(labels)) != len(labels):
-        msg = f"names: give {len(f)} different names, one per fraction, got {labels}"
-        raise ConfigError(msg)
+    labels = _part_names(names, len(f))
     budget = parse_size(max_ram)
     src_path = Path(input)
-    base = Path(prefix) if prefix else src_path.with_suffix("")
-    suffix = ".h5" if files else ".index.h5"
-    outputs = [check_output(f"{base}_{name}{suffix}", overwrite=overwrite) for name in labels]
-    if any(o.resolve() == src_path.resolve() for o in outputs):
-        msg = f"an output would replace the input {src_path}"
-        raise ConfigError(msg)
+    outputs = _part_outputs(src_path, labels, prefix=prefix, files=files, overwrite=overwrite)
     with ExitStack() as stack:
         src = stack.enter_context(EventFile(src_path, purpose="split"))
         field = ALIASES.get(by, by) if by else None
-        keys = _group_keys(src, field)
-        part = assign(keys, f, seed=seed)
-        sizes = np.bincount(part, minlength=len(f))
-        n_groups = len(np.unique(keys))
-        if src.n_events and (sizes == 0).any():
-            empty = labels[int(np.argmin(sizes))]
-            what = f"{n_groups} groups of {field}" if field else f"{src.n_events} events"
-            msg = f"split {empty!r} would get no events ({what}); change the fractions"
-            raise ConfigError(msg)
+        part, sizes, n_groups = _assign_parts(src, field, f, labels, seed=seed)
         info = {
             "input": str(src.path.resolve()),
             "fractions": f.tolist(),
@@ -159,37 +144,110 @@ def split(
             stack.enter_context(HDF5Sink(o, overwrite=overwrite, compression="gzip"))
             for o in outputs
         ]
-        for k, sink in enumerate(sinks):
-            record = tool_record("split", command, part=labels[k], **info)
-            if files:
-                sink.set_attrs(src.attrs())
-                sink.set_attrs({"split": record})
-            else:
-                index = np.flatnonzero(part == k).astype(np.int64)
-                sink.write("index", index, attrs={"description": "event numbers in the input"})
-                sink.set_attrs({"split": record, "source": str(src.path.resolve())})
+        _start_parts(src, sinks, part, labels, files=files, command=command, info=info)
         if files:
-            writers = [
-                EventWriter(s, src, items=src.items(np.flatnonzero(part == k)))
-                for k, s in enumerate(sinks)
-            ]
-            first = 0
-            for block in src.blocks(budget):
-                here = part[first : first + block.n_events]
-                for k, w in enumerate(writers):
-                    w.append(block.take(np.flatnonzero(here == k), src.groups))
-                first += block.n_events
-            for name in kept:  # they describe the whole input (see the split attr)
-                for sink in sinks:
-                    sink.write(name, src.datasets[name][()], attrs=dict(src.datasets[name].attrs))
-            for w in writers:
-                w.finish(dropped=summed)
+            _write_parts(src, sinks, part, budget, kept=kept, summed=summed)
         for sink in sinks:
             sink.commit()
     detail = ", ".join(f"{n}: {int(s)}" for n, s in zip(labels, sizes, strict=True))
     if field:
         detail += f" ({n_groups} groups of {field})"
     return ToolSummary(tuple(outputs), src.n_events, time.perf_counter() - started, detail)
+
+
+def _part_names(names: Sequence[str] | None, n: int) -> list[str]:
+    labels = list(names) if names else default_names(n)
+    if len(labels) != n or len(set(labels)) != len(labels):
+        msg = f"names: give {n} different names, one per fraction, got {labels}"
+        raise ConfigError(msg)
+    return labels
+
+
+def _part_outputs(
+    src_path: Path,
+    labels: list[str],
+    *,
+    prefix: str | Path | None,
+    files: bool,
+    overwrite: bool,
+) -> list[Path]:
+    """``<prefix>_<name>.h5`` (``files``) or ``.index.h5`` per part, checked before any work."""
+    base = Path(prefix) if prefix else src_path.with_suffix("")
+    suffix = ".h5" if files else ".index.h5"
+    outputs = [check_output(f"{base}_{name}{suffix}", overwrite=overwrite) for name in labels]
+    if any(o.resolve() == src_path.resolve() for o in outputs):
+        msg = f"an output would replace the input {src_path}"
+        raise ConfigError(msg)
+    return outputs
+
+
+def _assign_parts(
+    src: EventFile,
+    field: str | None,
+    f: npt.NDArray[np.float64],
+    labels: list[str],
+    *,
+    seed: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """Part of each event, events per part and number of groups; no part may be empty."""
+    keys = _group_keys(src, field)
+    part = assign(keys, f, seed=seed)
+    sizes = np.bincount(part, minlength=len(f))
+    n_groups = len(np.unique(keys))
+    if src.n_events and (sizes == 0).any():
+        empty = labels[int(np.argmin(sizes))]
+        what = f"{n_groups} groups of {field}" if field else f"{src.n_events} events"
+        msg = f"split {empty!r} would get no events ({what}); change the fractions"
+        raise ConfigError(msg)
+    return part, sizes, n_groups
+
+
+def _start_parts(
+    src: EventFile,
+    sinks: list[HDF5Sink],
+    part: npt.NDArray[np.int64],
+    labels: list[str],
+    *,
+    files: bool,
+    command: str | None,
+    info: dict[str, Any],
+) -> None:
+    """Each part's provenance, and for index files their event numbers."""
+    for k, sink in enumerate(sinks):
+        record = tool_record("split", command, part=labels[k], **info)
+        if files:
+            sink.set_attrs(src.attrs())
+            sink.set_attrs({"split": record})
+        else:
+            index = np.flatnonzero(part == k).astype(np.int64)
+            sink.write("index", index, attrs={"description": "event numbers in the input"})
+            sink.set_attrs({"split": record, "source": str(src.path.resolve())})
+
+
+def _write_parts(
+    src: EventFile,
+    sinks: list[HDF5Sink],
+    part: npt.NDArray[np.int64],
+    budget: int,
+    *,
+    kept: list[str],
+    summed: list[str],
+) -> None:
+    """One pass over the input in blocks of ``budget`` bytes, each event to its part's file."""
+    writers = [
+        EventWriter(s, src, items=src.items(np.flatnonzero(part == k))) for k, s in enumerate(sinks)
+    ]
+    first = 0
+    for block in src.blocks(budget):
+        here = part[first : first + block.n_events]
+        for k, w in enumerate(writers):
+            w.append(block.take(np.flatnonzero(here == k), src.groups))
+        first += block.n_events
+    for name in kept:  # they describe the whole input (see the split attr)
+        for sink in sinks:
+            sink.write(name, src.datasets[name][()], attrs=dict(src.datasets[name].attrs))
+    for w in writers:
+        w.finish(dropped=summed)
 
 
 def _group_keys(src: EventFile, field: str | None) -> npt.NDArray[np.generic]:
