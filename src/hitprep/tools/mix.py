@@ -148,21 +148,7 @@ def mix(
     """
     started = time.perf_counter()
     out = check_output(output, overwrite=overwrite)
-    masses = {float(m): [Path(p) for p in paths] for m, paths in signal.items()}
-    bkg = [Path(p) for p in background]
-    if not masses or not bkg or not all(masses.values()):
-        msg = "mix needs signal files for at least one A' mass and background files"
-        raise ConfigError(msg)
-    if any(not m > 0 for m in masses):
-        msg = f"A' masses must be positive (MeV), got {sorted(masses)}"
-        raise ConfigError(msg)
-    n_bkg = n_signal * len(masses) if n_background is None else n_background
-    if n_signal < 1 or n_bkg < 1:
-        msg = f"event counts must be >= 1, got {n_signal} signal per mass, {n_bkg} background"
-        raise ConfigError(msg)
-    if any(p.resolve() == out.resolve() for p in [*bkg, *(q for v in masses.values() for q in v)]):
-        msg = f"output {out} is also an input"
-        raise ConfigError(msg)
+    masses, bkg, n_bkg = _check_inputs(out, signal, background, n_signal, n_background)
     pipeline = Pipeline(job)
     parts = _plan(job, masses, bkg, n_signal, n_bkg)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
@@ -172,24 +158,7 @@ def mix(
         compression = job.output["compression"] or None
         level = job.output["compression_level"]
         with HDF5Sink(unshuffled, compression=compression, compression_level=level) as sink:
-            drawn = 0
-            for index, part in enumerate(parts):
-                with open_input(job, part.path) as src:
-                    wanted = pipeline.fields_for(src)
-                    ctx = Context(str(src.path), index, pipeline.accounting)
-                    step = job.source["step"]
-                    for batch in src.iterate(step=step, stop=part.take, fields=wanted):
-                        arrays = pipeline.run(batch, ctx)
-                        n = len(batch)
-                        if len(arrays["event_info"]) != n:
-                            msg = "mix needs a job whose stages keep every event"
-                            raise ConfigError(msg)
-                        if part.label:
-                            mass = np.full(n, part.mass)
-                        else:
-                            mass, drawn = bkg_mass[drawn : drawn + n], drawn + n
-                        arrays |= _columns(batch, part, mass)
-                        sink.append(arrays)
+            _append_parts(job, pipeline, parts, bkg_mass, sink)
             pipeline.finish(sink, extra_rows=_COLUMNS)
             record = {
                 "seed": seed,
@@ -213,6 +182,61 @@ def mix(
         unshuffled.unlink(missing_ok=True)
     counts = {m: n_signal for m in sorted(masses)}
     return MixSummary(out, counts, n_bkg, time.perf_counter() - started)
+
+
+def _check_inputs(
+    out: Path,
+    signal: Mapping[float, Sequence[str | Path]],
+    background: Sequence[str | Path],
+    n_signal: int,
+    n_background: int | None,
+) -> tuple[dict[float, list[Path]], list[Path], int]:
+    """Signal files per mass, background files and the background count, checked."""
+    masses = {float(m): [Path(p) for p in paths] for m, paths in signal.items()}
+    bkg = [Path(p) for p in background]
+    if not masses or not bkg or not all(masses.values()):
+        msg = "mix needs signal files for at least one A' mass and background files"
+        raise ConfigError(msg)
+    if any(not m > 0 for m in masses):
+        msg = f"A' masses must be positive (MeV), got {sorted(masses)}"
+        raise ConfigError(msg)
+    n_bkg = n_signal * len(masses) if n_background is None else n_background
+    if n_signal < 1 or n_bkg < 1:
+        msg = f"event counts must be >= 1, got {n_signal} signal per mass, {n_bkg} background"
+        raise ConfigError(msg)
+    if any(p.resolve() == out.resolve() for p in [*bkg, *(q for v in masses.values() for q in v)]):
+        msg = f"output {out} is also an input"
+        raise ConfigError(msg)
+    return masses, bkg, n_bkg
+
+
+def _append_parts(
+    job: Job,
+    pipeline: Pipeline,
+    parts: list[_Part],
+    bkg_mass: npt.NDArray[np.float64],
+    sink: HDF5Sink,
+) -> None:
+    """Each part's events through the pipeline into ``sink``, with their mix columns;
+    background events take their drawn masses in order."""
+    drawn = 0
+    for index, part in enumerate(parts):
+        with open_input(job, part.path) as src:
+            wanted = pipeline.fields_for(src)
+            ctx = Context(str(src.path), index, pipeline.accounting)
+            step = job.source["step"]
+            for batch in src.iterate(step=step, stop=part.take, fields=wanted):
+                arrays = pipeline.run(batch, ctx)
+                n = len(batch)
+                if len(arrays["event_info"]) != n:
+                    msg = "mix needs a job whose stages keep every event"
+                    raise ConfigError(msg)
+                if part.label:
+                    mass = np.full(n, part.mass)
+                else:
+                    mass, drawn = bkg_mass[drawn : drawn + n], drawn + n
+                arrays |= _columns(batch, part, mass)
+                sink.append(arrays)
 
 
 _COLUMNS = ("sim", "num", "label", "mass")
