@@ -76,17 +76,7 @@ def shuffle(
         raise ConfigError(msg)
     with ExitStack() as stack:
         src = stack.enter_context(EventFile(input, purpose="shuffle"))
-        sizes = src.event_bytes()
-        # blocks and buckets of a third of the budget: with the reordered copy and the row
-        # indices made while reordering, event data in memory stay within the budget
-        limit = max(budget // 3, 1)
-        if len(sizes) and int(sizes.max()) > limit:
-            big = int(np.argmax(sizes))
-            msg = (
-                f"{src.path}: event {big} alone takes {int(sizes[big]):,} bytes, more than a"
-                f" third of --max-ram ({budget:,} bytes); raise --max-ram"
-            )
-            raise HitprepError(msg)
+        sizes, limit = _event_sizes(src, budget)
         perm = permutation(src.n_events, seed)
         sink = stack.enter_context(HDF5Sink(out, overwrite=overwrite, compression=None))
         writer = EventWriter(sink, src, items=src.items())
@@ -105,26 +95,56 @@ def shuffle(
                 HDF5Sink(scratch_dir / f".{out.name}.scratch.h5", overwrite=True, compression=None)
             )
             _two_passes(src, perm, sizes, limit, scratch, writer, bar.update)
-        for name in src.summaries:  # the same events: summaries still hold
-            sink.write(name, src.datasets[name][()], attrs=dict(src.datasets[name].attrs))
-        sink.set_attrs(src.attrs())
-        writer.finish()
-        sink.set_attrs(
-            {
-                "shuffle": tool_record(
-                    "shuffle",
-                    command,
-                    input=str(src.path.resolve()),
-                    seed=seed,
-                    max_ram_bytes=budget,
-                    passes=passes,
-                )
-            }
-        )
-        sink.commit()
+        _finish(src, sink, writer, command=command, seed=seed, budget=budget, passes=passes)
         # the scratch sink is never committed: leaving the block deletes it
     detail = f"seed {seed}, {passes} pass{'es' if passes > 1 else ''}"
     return ToolSummary((out,), src.n_events, time.perf_counter() - started, detail)
+
+
+def _event_sizes(src: EventFile, budget: int) -> tuple[npt.NDArray[np.int64], int]:
+    """Bytes of each event and the block limit; every event must fit the limit."""
+    sizes = src.event_bytes()
+    # blocks and buckets of a third of the budget: with the reordered copy and the row
+    # indices made while reordering, event data in memory stay within the budget
+    limit = max(budget // 3, 1)
+    if len(sizes) and int(sizes.max()) > limit:
+        big = int(np.argmax(sizes))
+        msg = (
+            f"{src.path}: event {big} alone takes {int(sizes[big]):,} bytes, more than a"
+            f" third of --max-ram ({budget:,} bytes); raise --max-ram"
+        )
+        raise HitprepError(msg)
+    return sizes, limit
+
+
+def _finish(
+    src: EventFile,
+    sink: HDF5Sink,
+    writer: EventWriter,
+    *,
+    command: str | None,
+    seed: int,
+    budget: int,
+    passes: int,
+) -> None:
+    """The input's summaries and attributes, the shuffle record, then the output appears."""
+    for name in src.summaries:  # the same events: summaries still hold
+        sink.write(name, src.datasets[name][()], attrs=dict(src.datasets[name].attrs))
+    sink.set_attrs(src.attrs())
+    writer.finish()
+    sink.set_attrs(
+        {
+            "shuffle": tool_record(
+                "shuffle",
+                command,
+                input=str(src.path.resolve()),
+                seed=seed,
+                max_ram_bytes=budget,
+                passes=passes,
+            )
+        }
+    )
+    sink.commit()
 
 
 def _two_passes(
