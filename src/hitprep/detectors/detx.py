@@ -457,6 +457,20 @@ def read_detx(path: str | os.PathLike[str]) -> Detector:
         OSError: if the file cannot be read.
     """
     name = os.fspath(path)
+    lines = _Lines(name, _read_text(name))
+    det_id, version, n_doms_declared, index = _parse_header(lines)
+    if n_doms_declared < 0:
+        raise lines.fail(index - 1, f"negative DOM count {n_doms_declared}")
+    doms, blocks = _parse_doms(lines, version, n_doms_declared, index)
+    pmt_columns = _PMT_COLUMNS[version]
+    n_pmt_cols = len(pmt_columns.split())
+    pmt_texts = [t for start, stop in blocks for t in lines.texts[start:stop]]
+    values = _parse_pmt_values(lines, blocks, pmt_texts, n_pmt_cols, pmt_columns)
+    return _detector(lines, det_id, version, doms, blocks, values)
+
+
+def _read_text(name: str) -> str:
+    """The file's text; a binary file is a :class:`FileFormatError`."""
     raw = Path(name).read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -464,14 +478,15 @@ def read_detx(path: str | os.PathLike[str]) -> Detector:
         raise FileFormatError(name, f"not a text file (byte {exc.start} is not UTF-8)") from None
     if "\x00" in text:
         raise FileFormatError(name, "not a text file (contains NUL bytes)")
-    lines = _Lines(name, text)
-    det_id, version, n_doms_declared, index = _parse_header(lines)
-    if n_doms_declared < 0:
-        raise lines.fail(index - 1, f"negative DOM count {n_doms_declared}")
+    return text
 
+
+def _parse_doms(
+    lines: _Lines, version: int, n_doms_declared: int, index: int
+) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int]]]:
+    """The DOM lines from content line ``index`` on: (dom_id, du, floor, n_pmts) of each
+    DOM and the content-line range of its PMT lines; nothing may follow the last DOM."""
     dom_columns = _DOM_COLUMNS[version]
-    pmt_columns = _PMT_COLUMNS[version]
-    n_pmt_cols = len(pmt_columns.split())
     doms: list[tuple[int, int, int, int]] = []  # dom_id, du, floor, n_pmts
     blocks: list[tuple[int, int]] = []  # content-line range of each DOM's PMT lines
     seen: dict[int, int] = {}
@@ -514,10 +529,19 @@ def read_detx(path: str | os.PathLike[str]) -> Detector:
             f"unexpected content after the {n_doms_declared} DOMs the header declares: "
             f"{lines.texts[index][:80]!r}",
         )
+    return doms, blocks
 
-    pmt_texts = [t for start, stop in blocks for t in lines.texts[start:stop]]
-    values = _parse_pmt_values(lines, blocks, pmt_texts, n_pmt_cols, pmt_columns)
 
+def _detector(
+    lines: _Lines,
+    det_id: int,
+    version: int,
+    doms: list[tuple[int, int, int, int]],
+    blocks: list[tuple[int, int]],
+    values: FloatArray,
+) -> Detector:
+    """The :class:`Detector` of the parsed DOMs and PMT values (PMT id/status integers)."""
+    pmt_columns = _PMT_COLUMNS[version]
     dom_table = np.array(doms, dtype=np.int64).reshape(-1, 4)
     counts = dom_table[:, 3]
     int_cols = values[:, [0]] if version < 3 else values[:, [0, 8]]
@@ -529,7 +553,7 @@ def read_detx(path: str | os.PathLike[str]) -> Detector:
         )
     row_start = np.repeat(np.cumsum(counts) - counts, counts)
     return Detector(
-        path=name,
+        path=lines.path,
         det_id=det_id,
         version=version,
         pmt_id=values[:, 0].astype(np.int64),
