@@ -60,8 +60,8 @@ def build_input(path: Path, events: int) -> Path:
     """``events`` events made of copies of the sample (all branches), new event numbers."""
     import awkward as ak
 
+    from hitprep.sinks.root import RootSink
     from hitprep.sources.root_tree import RootTreeSource
-    from hitprep.writeback import NanoAODWriter
 
     if path.exists():
         return path
@@ -71,7 +71,7 @@ def build_input(path: Path, events: int) -> Path:
         n = src.num_events
     chunk = 10_000
     stride = 10 ** len(str(int(ak.max(sample.event))))
-    with NanoAODWriter(path, baskets=-(-events // chunk)) as writer:
+    with RootSink(path, baskets=-(-events // chunk)) as writer:
         for start in range(0, events, chunk):
             stop = min(start + chunk, events)
             index = np.arange(start, stop) % n
@@ -110,13 +110,15 @@ class _Phases:
 
 def run_hitprep(source: Path, output: Path, step: int, *, log_pt: bool = False) -> dict[str, float]:
     from hitprep.config import Job
+    from hitprep.sinks.root import RootSink
     from hitprep.sources import root_tree
-    from hitprep.writeback import run, writeback, writer
+    from hitprep.writeback import writeback
+    from hitprep.writeback.chunks import OutputEvents
 
     phases = _Phases()
     phases.wrap(root_tree.RootTreeSource, "read", "read")
-    phases.wrap(writer.NanoAODWriter, "extend", "write")
-    phases.wrap(run._Chunker, "__call__", "compute")
+    phases.wrap(RootSink, "_write", "write")  # in the sink's writer thread
+    phases.wrap(OutputEvents, "__call__", "compute")
     raw: dict[str, Any] = {
         "source": {"tree": "Events", "step": step},
         "writeback": {"event_fields": EVENT_FIELDS, "copy_trees": [], "titles": False},

@@ -1,7 +1,9 @@
-"""NanoAOD TTree writer: counters typed like NanoAOD's, bare branches, titles, atomic output."""
+"""ROOT sink: NanoAOD counters and branches, titles, atomic output, writes in a writer thread."""
 
 from __future__ import annotations
 
+import functools
+import threading
 from pathlib import Path
 
 import awkward as ak
@@ -11,8 +13,9 @@ import uproot
 
 from hitprep.errors import ConfigError, OutputExistsError
 from hitprep.events import jagged_from_flat, make_batch, offsets_from_counts
-from hitprep.writeback import writer as writer_module
-from hitprep.writeback.writer import FastZLIB, NanoAODWriter, parse_compression
+from hitprep.sinks import root as root_module
+from hitprep.sinks.root import FastZLIB, RootSink, WriteBehind, parse_compression
+from hitprep.threads import set_threads
 
 
 def _batch(counts: list[int], first: int = 0) -> ak.Array:
@@ -45,7 +48,7 @@ def _files(folder: Path) -> list[str]:
 def test_nanoaod_layout(tmp_path: Path) -> None:
     out = tmp_path / "nano.root"
     titles = {"nJet": "slimmedJets", "Jet_pt": "pt", "run": "run number"}
-    with NanoAODWriter(out, baskets=2) as w:
+    with RootSink(out, baskets=2) as w:
         w.extend("Events", _batch([2, 0, 1]), titles=titles)
         w.extend("Events", _batch([0, 3], first=3), titles=titles)
         w.write_text("note", "hello")
@@ -78,7 +81,7 @@ def test_nanoaod_layout(tmp_path: Path) -> None:
 
 def test_counter_dtype_follows_the_request(tmp_path: Path) -> None:
     out = tmp_path / "int32.root"
-    with NanoAODWriter(out) as w:
+    with RootSink(out) as w:
         w.extend("Events", _batch([1, 2]), counter_dtypes={"Jet": np.int32})
         w.commit()
     with uproot.open(out) as f:
@@ -90,9 +93,9 @@ def test_fallback_when_uproot_internals_differ(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another uproot Tree signature: the tree is made as usual, then retyped and relocated."""
-    monkeypatch.setattr(writer_module, "_TREE_ARGS", ["something", "else"])
+    monkeypatch.setattr(root_module, "_TREE_ARGS", ["something", "else"])
     out = tmp_path / "fallback.root"
-    with NanoAODWriter(out) as w:
+    with RootSink(out) as w:
         w.extend("Events", _batch([1, 0, 2]), titles={"nJet": "jets"})
         w.extend("Events", _batch([3]))
         w.commit()
@@ -105,7 +108,7 @@ def test_fallback_when_uproot_internals_differ(
 
 def test_empty_batch_makes_an_empty_tree(tmp_path: Path) -> None:
     out = tmp_path / "empty.root"
-    with NanoAODWriter(out) as w:
+    with RootSink(out) as w:
         w.extend("Events", _batch([])[:0])
         w.commit()
     with uproot.open(out) as f:
@@ -115,7 +118,7 @@ def test_empty_batch_makes_an_empty_tree(tmp_path: Path) -> None:
 
 def test_error_leaves_no_output(tmp_path: Path) -> None:
     out = tmp_path / "partial.root"
-    with pytest.raises(RuntimeError, match="boom"), NanoAODWriter(out) as w:
+    with pytest.raises(RuntimeError, match="boom"), RootSink(out) as w:
         w.extend("Events", _batch([1, 2]))
         assert any(".partial" in name for name in _files(tmp_path))
         raise RuntimeError("boom")
@@ -123,7 +126,7 @@ def test_error_leaves_no_output(tmp_path: Path) -> None:
 
 
 def test_leaving_without_commit_leaves_no_output(tmp_path: Path) -> None:
-    with NanoAODWriter(tmp_path / "never.root") as w:
+    with RootSink(tmp_path / "never.root") as w:
         w.extend("Events", _batch([1]))
     assert _files(tmp_path) == []
 
@@ -132,9 +135,9 @@ def test_existing_output_needs_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "exists.root"
     out.write_bytes(b"keep me")
     with pytest.raises(OutputExistsError, match="--overwrite"):
-        NanoAODWriter(out)
+        RootSink(out)
     assert out.read_bytes() == b"keep me"
-    with NanoAODWriter(out, overwrite=True) as w:
+    with RootSink(out, overwrite=True) as w:
         w.extend("Events", _batch([1]))
         assert out.read_bytes() == b"keep me"  # replaced only on commit
         w.commit()
@@ -160,7 +163,7 @@ def test_compression_like_the_input(tmp_path: Path) -> None:
     assert parse_compression("input", like=source) == uproot.LZMA(2)
     assert parse_compression("input") == uproot.ZLIB(1)
     out = tmp_path / "same.root"
-    with NanoAODWriter(out, compression="input", like=source) as w:
+    with RootSink(out, compression="input", like=source) as w:
         w.extend("Events", _batch([1, 2]))
         w.commit()
     with uproot.open(out) as f:
@@ -179,7 +182,7 @@ def test_zlib_baskets_are_compressed_by_zlib_ng_and_read_by_zlib(
     assert zlib.decompress(FastZLIB(level).compress(payload)) == payload
     out = tmp_path / "zlib.root"
     counts = [3, 0, 5] * 3000
-    with NanoAODWriter(out, compression=f"zlib:{level}") as w:
+    with RootSink(out, compression=f"zlib:{level}") as w:
         w.extend("Events", _batch(counts))
         w.commit()
     with uproot.open(out) as f:
@@ -192,3 +195,97 @@ def test_zlib_baskets_are_compressed_by_zlib_ng_and_read_by_zlib(
         ak.to_numpy(ak.flatten(jets.Jet_pt)), np.linspace(20, 80, sum(counts)).astype(np.float32)
     )
     assert uproot.ZLIB.compress is not FastZLIB.compress  # uproot's own class is untouched
+
+
+def _tree_arrays(path: Path) -> dict[str, list[object]]:
+    with uproot.open(path) as f:
+        tree = f["Events"]
+        return {b.name: [b.typename, tree[b.name].array().tolist()] for b in tree.branches}
+
+
+def test_a_background_sink_writes_what_a_plain_one_does(tmp_path: Path) -> None:
+    chunks = [_batch([2, 0, 1]), _batch([0, 3], first=3), _batch([4], first=5)]
+    for name, background in (("plain.root", False), ("behind.root", True)):
+        with RootSink(tmp_path / name, background=background, baskets=3) as sink:
+            for chunk in chunks:
+                sink.extend("Events", chunk, titles={"nJet": "jets"})
+            sink.write_text("note", "after the events")
+            sink.commit()
+    assert _tree_arrays(tmp_path / "behind.root") == _tree_arrays(tmp_path / "plain.root")
+    with uproot.open(tmp_path / "behind.root") as f:
+        assert f["Events"]["nJet"].array(library="np").tolist() == [2, 0, 1, 0, 3, 4]
+        assert str(f["note"]) == "after the events"
+
+
+def test_a_failed_background_write_is_raised_and_leaves_no_output(tmp_path: Path) -> None:
+    out = tmp_path / "failed.root"
+    other = make_batch({"lumi": np.ones(2, np.uint32)}, {}, length=2)
+    with RootSink(out, background=True) as sink:
+        sink.extend("Events", _batch([1, 2]))
+        sink.extend("Events", other)  # lacks the tree's branches: fails in the writer thread
+        with pytest.raises(ValueError, match="missing"):
+            sink.commit()
+    assert _files(tmp_path) == []
+
+
+def test_write_behind_runs_the_writes_in_order_in_its_thread() -> None:
+    done: list[tuple[int, str]] = []
+
+    def write(i: int) -> None:
+        done.append((i, threading.current_thread().name))
+
+    behind = WriteBehind()
+    for i in range(5):
+        behind.submit(functools.partial(write, i))
+    behind.close()
+    assert [i for i, _ in done] == list(range(5))
+    assert all(name.startswith("hitprep-write") for _, name in done)
+
+
+@pytest.mark.parametrize("fail_on", [1, 4])
+def test_a_failed_write_is_raised_and_stops_the_writing(fail_on: int) -> None:
+    done: list[int] = []
+
+    def write(i: int) -> None:
+        if i == fail_on:
+            msg = f"cannot write chunk {i}"
+            raise OSError(msg)
+        done.append(i)
+
+    behind = WriteBehind()
+    with pytest.raises(OSError, match=f"cannot write chunk {fail_on}"):
+        for i in range(5):
+            behind.submit(functools.partial(write, i))
+        behind.close()
+    behind.close(discard=True)
+    assert done == list(range(fail_on))
+
+
+def test_closing_after_an_error_waits_for_the_running_write() -> None:
+    started, release = threading.Event(), threading.Event()
+    done: list[int] = []
+
+    def slow() -> None:
+        started.set()
+        release.wait(5)
+        done.append(1)
+
+    behind = WriteBehind()
+    behind.submit(slow)
+    started.wait(5)
+    threading.Timer(0.05, release.set).start()
+    behind.close(discard=True)  # what a sink does when the caller failed
+    assert done == [1]  # closed only after the write had finished
+
+
+def test_a_one_core_budget_writes_in_the_calling_thread() -> None:
+    names: list[str] = []
+    set_threads(1)
+    try:
+        behind = WriteBehind()
+        for _ in range(3):
+            behind.submit(lambda: names.append(threading.current_thread().name))
+        behind.close()
+    finally:
+        set_threads(None)
+    assert names == [threading.current_thread().name] * 3

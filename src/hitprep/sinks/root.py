@@ -1,4 +1,4 @@
-"""Write event batches as NanoAOD-style TTrees, chunk by chunk, atomically.
+"""ROOT sink: event batches appended to NanoAOD-style TTrees chunk by chunk, atomically.
 
 NanoAOD naming: an event field ``run`` is a branch ``run``; a collection
 ``Jet`` with fields ``pt, eta`` becomes one counter ``nJet`` and branches
@@ -8,27 +8,39 @@ as that bare branch with its counter ``nPSWeight``.
 
 uproot (>= 5.7) writes an RNTuple on ``file[name] = data``, so trees are made
 with ``mktree`` and filled with ``extend``, one basket per chunk. uproot makes
-every counter ``int32``; real NanoAOD counters are ``uint32``. The writer
+every counter ``int32``; real NanoAOD counters are ``uint32``. The sink
 therefore retypes the counters (and, optionally, sets branch titles, which
 carry NanoAOD's documentation) before the first basket is written, then lets
 uproot rewrite the tree's metadata. This uses uproot's writer internals, is
 checked against the installed uproot, and falls back to ``int32`` counters
 with a warning if they change.
 
+With ``background=True`` every write runs in the sink's writer thread
+(:class:`WriteBehind`), in order, while the caller makes the next chunk:
+compressing baskets releases the GIL, so writing overlaps reading and computing.
+
 The file is written under a hidden temporary name beside the target and
-renamed by :meth:`NanoAODWriter.commit`; an error (or leaving the ``with``
-block by an exception) deletes it, so no partial output is ever left behind.
+renamed by :meth:`RootSink.commit`; an error (or leaving the ``with`` block by
+an exception) deletes it, so no partial output is ever left behind.
 
 Example:
-    >>> with NanoAODWriter("out.root", overwrite=True) as w:  # doctest: +SKIP
-    ...     w.extend("Events", batch, counter_dtypes={"Jet": np.dtype("uint32")})
-    ...     w.commit()
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from hitprep.events import jagged_from_flat, make_batch, offsets_from_counts
+    >>> jets = jagged_from_flat({"pt": np.ones(3, np.float32)}, offsets_from_counts([2, 1]))
+    >>> batch = make_batch({"run": np.ones(2, np.uint32)}, {"Jet": jets}, length=2)
+    >>> with RootSink(Path(tempfile.mkdtemp()) / "out.root") as sink:
+    ...     sink.extend("Events", batch)
+    ...     sink.commit().name
+    'out.root'
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,8 +53,9 @@ import uproot
 from hitprep import deflate
 from hitprep.atomic import check_output, partial_path, publish
 from hitprep.errors import ConfigError
+from hitprep.threads import threads
 
-__all__ = ["FastZLIB", "NanoAODWriter", "parse_compression"]
+__all__ = ["FastZLIB", "RootSink", "WriteBehind", "parse_compression"]
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +279,62 @@ def _mktree(
     return made
 
 
-class NanoAODWriter:
+class WriteBehind:
+    """Runs write calls one at a time in a thread, in order, while the caller goes on.
+
+    :meth:`submit` waits for the previous write first, so at most one chunk waits in
+    memory; an error in a write is raised by the next :meth:`submit` or :meth:`wait`.
+    :meth:`close` always waits for a running write, so a file is never closed under
+    one. With a one-core thread budget (:func:`hitprep.threads.threads`), or
+    ``enabled=False``, every write runs in the calling thread.
+
+    Example:
+        >>> done = []
+        >>> behind = WriteBehind()
+        >>> for i in range(3):
+        ...     behind.submit(lambda i=i: done.append(i))
+        >>> behind.close()
+        >>> done
+        [0, 1, 2]
+    """
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self._enabled = enabled
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+
+    def submit(self, write: Callable[[], None]) -> None:
+        """Run ``write`` after the previous write, in the writer thread where there is one."""
+        self.wait()
+        if not self._enabled or threads() == 1:  # a one-core budget: written here and now
+            write()
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hitprep-write")
+        self._pending = self._pool.submit(write)
+
+    def wait(self) -> None:
+        """Wait for the running write; raise its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self, *, discard: bool = False) -> None:
+        """Wait for the running write (``discard``: ignoring its error) and end the thread."""
+        try:
+            if discard:
+                pending, self._pending = self._pending, None
+                if pending is not None:
+                    futures.wait([pending])
+            else:
+                self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+
+class RootSink:
     """TTrees filled chunk by chunk in a temporary file, renamed on :meth:`commit`.
 
     Args:
@@ -277,6 +345,8 @@ class NanoAODWriter:
         baskets: expected number of :meth:`extend` calls per tree; room for that
             many baskets is reserved, so uproot need not rewrite the tree's
             metadata as it grows (which costs time quadratic in the branches).
+        background: write in the sink's writer thread (:class:`WriteBehind`), so that
+            :meth:`extend` returns while its chunk is compressed and written.
     """
 
     def __init__(
@@ -287,6 +357,7 @@ class NanoAODWriter:
         compression: str = "zlib:1",
         baskets: int = 10,
         like: str | Path | None = None,
+        background: bool = False,
     ) -> None:
         self.path = check_output(path, overwrite=overwrite)
         self.compression = parse_compression(compression, like=like)
@@ -296,11 +367,12 @@ class NanoAODWriter:
         self._capacity = max(10, baskets + 2)
         self._trees: dict[str, Any] = {}
         self._bare: dict[str, set[str]] = {}
+        self._behind = WriteBehind(enabled=background)
         self.entries: dict[str, int] = {}
 
     def _open(self) -> Any:
         if self._file is None:
-            msg = f"writer for {self.path} is closed"
+            msg = f"sink for {self.path} is closed"
             raise RuntimeError(msg)
         return self._file
 
@@ -315,7 +387,9 @@ class NanoAODWriter:
         """Append the events of ``batch`` (``entry`` is left out) to ``tree``.
 
         The first call creates the tree with the batch's fields and dtypes; the
-        following batches must have the same fields and dtypes.
+        following batches must have the same fields and dtypes. In a background
+        sink the write runs in the writer thread, after the previous one; its error
+        is raised by the next call.
 
         Args:
             tree: tree name, e.g. ``"Events"``.
@@ -323,20 +397,26 @@ class NanoAODWriter:
             counter_dtypes: collection -> counter dtype (default ``uint32``, NanoAOD's).
             titles: branch name -> title (NanoAOD keeps each branch's documentation there).
         """
+        self._open()
+        dtypes, names = dict(counter_dtypes or {}), dict(titles or {})
+        self._behind.submit(lambda: self._write(tree, batch, dtypes, names))
+
+    def _write(
+        self,
+        tree: str,
+        batch: ak.Array,
+        counter_dtypes: Mapping[str, npt.DTypeLike],
+        titles: Mapping[str, str],
+    ) -> None:
+        """Append ``batch`` to ``tree`` now (in the writer thread of a background sink)."""
         f = self._open()
         if tree not in self._trees:
             bare = {n for n in ak.fields(batch) if batch[n].ndim > 1 and _is_bare(batch[n])}
             types = _branch_types(batch, bare)
             collections = [n for n, t in types.items() if not isinstance(t, np.dtype)]
-            given = dict(counter_dtypes or {})
-            dtypes = {f"n{c}": np.dtype(given.get(c, np.uint32)) for c in collections}
+            dtypes = {f"n{c}": np.dtype(counter_dtypes.get(c, np.uint32)) for c in collections}
             made = _mktree(
-                f,
-                tree,
-                types,
-                capacity=self._capacity,
-                counter_dtypes=dtypes,
-                titles=dict(titles or {}),
+                f, tree, types, capacity=self._capacity, counter_dtypes=dtypes, titles=titles
             )
             self._trees[tree] = made
             self._bare[tree] = bare
@@ -348,26 +428,31 @@ class NanoAODWriter:
 
     def write_text(self, name: str, text: str) -> None:
         """Store ``text`` as a TObjString called ``name`` (e.g. provenance as JSON)."""
+        self._behind.wait()
         self._open()[name] = text
 
     def commit(self) -> Path:
-        """Close the file and move it to its final path."""
+        """Wait for the writes, close the file and move it to its final path."""
+        self._behind.close()
         self._open().close()
         self._file = None
         return publish(self.tmp_path, self.path)
 
     def abort(self) -> None:
-        """Close and delete the temporary file."""
-        if self._file is not None:
-            try:
-                self._file.close()
-            except Exception:  # the file is being thrown away; closing is best effort
-                log.debug("closing %s failed while aborting", self.tmp_path, exc_info=True)
-            finally:
-                self._file = None
-        self.tmp_path.unlink(missing_ok=True)
+        """Wait for a running write, close and delete the temporary file."""
+        try:
+            self._behind.close(discard=True)
+        finally:
+            if self._file is not None:
+                try:
+                    self._file.close()
+                except Exception:  # the file is being thrown away; closing is best effort
+                    log.debug("closing %s failed while aborting", self.tmp_path, exc_info=True)
+                finally:
+                    self._file = None
+            self.tmp_path.unlink(missing_ok=True)
 
-    def __enter__(self) -> NanoAODWriter:
+    def __enter__(self) -> RootSink:
         return self
 
     def __exit__(

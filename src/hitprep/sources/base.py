@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Iterator
+import itertools
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
@@ -71,18 +72,31 @@ class Source(Closing, abc.ABC):
             msg = f"step must be a positive number of events, not {step}"
             raise ValueError(msg)
         end = self.num_events if stop is None else min(stop, self.num_events)
-        ranges = [(first, min(first + step, end)) for first in range(start, end, step)]
-        if len(ranges) < 2 or not self.prefetch or threads() == 1:  # (one core: no read-ahead)
-            for first, last in ranges:
+        ranges = ((first, min(first + step, end)) for first in range(start, end, step))
+        yield from self.read_ahead(ranges, fields=fields)
+
+    def read_ahead(
+        self, ranges: Iterable[tuple[int, int]], *, fields: Collection[str] | None = None
+    ) -> Iterator[ak.Array]:
+        """Yield the batch of each ``(start, stop)`` range, in order.
+
+        The next range is read in a background thread while the caller works on this
+        one (at most two batches in memory), unless there is only one range, the source
+        gains nothing by it (:attr:`prefetch`) or the thread budget is one core.
+        ``ranges`` is taken one ahead, so it may be a generator of any length.
+        """
+        pending = iter(ranges)
+        head = list(itertools.islice(pending, 2))
+        if len(head) < 2 or not self.prefetch or threads() == 1:  # (one core: no read-ahead)
+            for first, last in itertools.chain(head, pending):
                 yield self.read(first, last, fields=fields)
             return
-        # read the next chunk in a background thread while the caller works on this one
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
-            pending = pool.submit(self.read, *ranges[0], fields=fields)
-            for following in [*ranges[1:], None]:
-                batch = pending.result()
+            reading = pool.submit(self.read, *head[0], fields=fields)
+            for following in itertools.chain(head[1:], pending, [None]):
+                batch = reading.result()
                 if following is not None:
-                    pending = pool.submit(self.read, *following, fields=fields)
+                    reading = pool.submit(self.read, *following, fields=fields)
                 yield batch
 
     def check_fields(self, fields: Collection[str]) -> None:

@@ -34,9 +34,9 @@ import numpy.typing as npt
 
 from hitprep.errors import ConfigError
 from hitprep.events import event_index, jagged_from_flat, make_batch, offsets_from_counts
+from hitprep.sinks.root import RootSink
 from hitprep.writeback.fourvector import PARTICLE_MASS, nanoaod_float
 from hitprep.writeback.toy_model import jets as smear_jets
-from hitprep.writeback.writer import NanoAODWriter
 
 __all__ = ["cli_main", "simulate", "write_toy_nanoaod"]
 
@@ -202,7 +202,7 @@ def write_toy_nanoaod(
         msg = f"step must be positive, got {step}"
         raise ConfigError(msg)
     chunks = max(1, -(-n_events // step))
-    with NanoAODWriter(path, overwrite=overwrite, baskets=chunks) as writer:
+    with RootSink(path, overwrite=overwrite, baskets=chunks) as writer:
         for i, start in enumerate(range(0, max(n_events, 1), step)):
             count = min(step, n_events - start)
             tail = max(0, trailing_without_muons - (n_events - start - count))

@@ -12,8 +12,15 @@ Modules: :mod:`~hitprep.writeback.table` (flatten/unflatten),
 :mod:`~hitprep.writeback.generator` (models), :mod:`~hitprep.writeback.noise`
 (seeded noise), :mod:`~hitprep.writeback.spec` (job sections),
 :mod:`~hitprep.writeback.plan` (job resolved against a file),
-:mod:`~hitprep.writeback.run` (the loop), :mod:`~hitprep.writeback.writer`
-(TTree writer), :mod:`~hitprep.writeback.toy_model` (toy jets and muons).
+:mod:`~hitprep.writeback.upsample` (chunks, copies, event numbers),
+:mod:`~hitprep.writeback.stages` (flatten, preprocess, model, inverse, cast),
+:mod:`~hitprep.writeback.values` (non-finite policy, casts),
+:mod:`~hitprep.writeback.chunks` (a chunk's output events),
+:mod:`~hitprep.writeback.summary` (what a run did),
+:mod:`~hitprep.writeback.run` (Source -> stages -> Sink, one file),
+:mod:`~hitprep.writeback.toy_model` (toy jets and muons). The ROOT sink is
+:class:`hitprep.sinks.root.RootSink`; many files run through
+:func:`hitprep.runners.writeback.writeback_files`.
 
 Example:
     >>> import hitprep
@@ -24,12 +31,12 @@ Example:
 
 from __future__ import annotations
 
-from hitprep.writeback.run import WritebackSummary, output_events, writeback
+from hitprep.writeback.run import writeback
+from hitprep.writeback.summary import WritebackSummary
 from hitprep.writeback.table import ObjectTable, flatten, unflatten
-from hitprep.writeback.writer import NanoAODWriter
+from hitprep.writeback.upsample import output_events
 
 __all__ = [
-    "NanoAODWriter",
     "ObjectTable",
     "WritebackSummary",
     "flatten",

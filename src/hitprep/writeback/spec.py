@@ -113,7 +113,7 @@ def _identifier(where: str, value: str) -> str:
 
 def validate_writeback(where: str, value: Any) -> dict[str, Any]:
     """Validator of ``[writeback]``."""
-    from hitprep.writeback.writer import parse_compression
+    from hitprep.sinks.root import parse_compression
 
     table = check_keys(where, value, _WRITEBACK_SCHEMA)
     for key in ("event_fields", "passthrough", "copy_trees"):
