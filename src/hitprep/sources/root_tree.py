@@ -241,6 +241,23 @@ def _layout(
     groups: Mapping[str, Mapping[str, str]] | None = None,
 ) -> _Layout:
     out = _Layout()
+    flat, jagged, linked_counters = _classify_branches(tree, out)
+    grouped = _group_branches(out, groups, flat, jagged, path)
+    _collect_jagged(out, jagged, grouped, declared, groups)
+    if declared is not None:
+        missing = [p for p in declared if p not in out.collections]
+        if missing:
+            inferred = {_default_split(n)[0] for n in jagged}
+            raise KeyInFileError(missing[0], file=path, available=inferred, what="collection")
+    _flat_fields(out, flat, linked_counters)
+    return out
+
+
+def _classify_branches(
+    tree: Any, out: _Layout
+) -> tuple[dict[str, np.dtype[Any]], list[str], dict[str, str]]:
+    """Numeric branches of one number per entry (their dtypes), jagged numeric branches, and
+    each jagged branch's ROOT count branch; the others go to ``out.skipped`` with the reason."""
     flat: dict[str, np.dtype[Any]] = {}
     jagged: list[str] = []
     linked_counters: dict[str, str] = {}  # jagged branch -> its ROOT count branch
@@ -269,8 +286,17 @@ def _layout(
             out.skipped[name] = f"fixed-size or structured array ({typename}), not supported"
         else:
             out.skipped[name] = f"not numeric ({typename})"
-    counter_names = set(linked_counters.values())
+    return flat, jagged, linked_counters
 
+
+def _group_branches(
+    out: _Layout,
+    groups: Mapping[str, Mapping[str, str]] | None,
+    flat: Mapping[str, np.dtype[Any]],
+    jagged: list[str],
+    path: Path,
+) -> set[str]:
+    """The collections ``groups=`` defines (each member a jagged branch); their branches."""
     grouped: set[str] = set()
     for coll, members in (groups or {}).items():
         for branch in members.values():
@@ -282,7 +308,17 @@ def _layout(
                 raise KeyInFileError(branch, file=path, available=jagged, what="jagged branch")
         out.collections[coll] = dict(members)
         grouped |= set(members.values())
+    return grouped
 
+
+def _collect_jagged(
+    out: _Layout,
+    jagged: list[str],
+    grouped: set[str],
+    declared: Sequence[str] | None,
+    groups: Mapping[str, Mapping[str, str]] | None,
+) -> None:
+    """The other jagged branches into collections by name prefix (or skipped, with why)."""
     for name in jagged:
         if name in grouped:
             continue
@@ -303,12 +339,13 @@ def _layout(
             continue
         fields[fname] = name
 
-    if declared is not None:
-        missing = [p for p in declared if p not in out.collections]
-        if missing:
-            inferred = {_default_split(n)[0] for n in jagged}
-            raise KeyInFileError(missing[0], file=path, available=inferred, what="collection")
 
+def _flat_fields(
+    out: _Layout, flat: Mapping[str, np.dtype[Any]], linked_counters: Mapping[str, str]
+) -> None:
+    """Each collection's ``n<coll>`` counter, and the flat branches as event fields
+    (counters of collections that are not read, and clashing names, skipped)."""
+    counter_names = set(linked_counters.values())
     for coll in out.collections:
         counter = f"n{coll}"
         if counter in flat and flat[counter].kind in "iu":
@@ -334,7 +371,6 @@ def _layout(
             out.skipped[name] = f"name clashes with collection {name!r}"
         else:
             out.event_fields[name] = name
-    return out
 
 
 # --- the source ---------------------------------------------------------------------------
