@@ -27,6 +27,7 @@ FLAGS = {
     "patience": "train.patience",
     "device": "train.device",
     "num_workers": "train.num_workers",
+    "amp": "train.amp",
 }
 
 
@@ -65,6 +66,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--patience", type=int, metavar="N", help="early-stopping patience (0: off)")
     p.add_argument("--device", metavar="DEV", help="auto (GPU when present), cpu, cuda, cuda:N")
     p.add_argument("--num-workers", type=int, metavar="N", help="DataLoader worker processes")
+    p.add_argument(
+        "--amp",
+        choices=("off", "bf16", "fp16"),
+        help="automatic mixed precision of the training steps (train.amp; fp16: CUDA only)",
+    )
     add_set_option(p, example="data.extras=['mass'] --set split.seed=3", what="config")
     p.add_argument("-o", "--output", metavar="RUN_DIR", help="run directory (required to train)")
     p.add_argument(

@@ -38,6 +38,7 @@ images in ``x`` and a label field in ``y`` trains as it is. A full file::
     seed = 0
     patience = 5             # early stopping on validation loss (0: off)
     loss = "auto"            # auto (cross-entropy; MSE for targets) | mse | huber
+    amp = "off"              # mixed precision: off | bf16 | fp16 (fp16: CUDA only, grad scaling)
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ _TRAIN: Schema = {
     "shuffle": (str, "auto"),
     "norm_events": (int, 10000),
     "loss": (str, "auto"),
+    "amp": (str, "off"),
 }
 
 #: section -> {key: (type, default)}
@@ -128,6 +130,7 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("train", "optimizer"): ("adam", "adamw", "sgd"),
     ("train", "shuffle"): ("auto", "events", "chunks"),
     ("train", "loss"): ("auto", "mse", "huber"),
+    ("train", "amp"): ("off", "bf16", "fp16"),
 }
 
 _POSITIVE = {

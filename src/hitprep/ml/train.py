@@ -16,16 +16,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
 
 from hitprep.errors import ConfigError
 from hitprep.ml.checkpoint import load_checkpoint, save_checkpoint
 from hitprep.ml.config import TrainConfig
 from hitprep.ml.data import open_dataset
-from hitprep.ml.datasets import EventDataset
+from hitprep.ml.datasets import Batch, EventDataset
 from hitprep.ml.device import pick_device
-from hitprep.ml.distributed import shard_loader
+from hitprep.ml.distributed import Processes, shard_loader
 from hitprep.ml.distributed import start as start_processes
-from hitprep.ml.epochs import epoch_line, make_optimizer, move_optimizer, run_epoch
+from hitprep.ml.epochs import (
+    Precision,
+    epoch_line,
+    make_optimizer,
+    mixed_precision,
+    move_optimizer,
+    run_epoch,
+)
 from hitprep.ml.loader import make_loader
 from hitprep.ml.models import HitprepModel, build_model
 from hitprep.ml.schema import Schema, check_compatible
@@ -42,6 +50,7 @@ RESUMABLE = frozenset(
         "train.patience",
         "train.min_delta",
         "train.device",
+        "train.amp",
         "train.num_workers",
         "data.path",
     }
@@ -133,72 +142,157 @@ def train(
 
     Raises:
         ConfigError: bad configuration, empty splits, an existing run without
-            ``overwrite``/``resume``, a diverging loss.
+            ``overwrite``/``resume``, a diverging loss, ``train.amp = 'fp16'`` on the CPU.
         KeyInFileError, FileFormatError: the data file lacks what the config names.
         SchemaMismatchError: resuming on data the run's model does not fit.
     """
     out = Path(run_dir)
-    best_path, last_path = out / "best.pt", out / "last.pt"
-    existing = [p for p in (best_path, last_path) if p.exists()]
-    if resume and not last_path.is_file():
+    existing = _check_run_dir(out, resume=resume, overwrite=overwrite)
+    device = pick_device(config.train["device"])
+    precision = mixed_precision(config.train["amp"], device)
+    procs = start_processes(device)
+    if not procs.main:
+        log = _silent
+    train_ds, val_ds, n_rows = _datasets(config)
+    if resume:
+        run = _resumed(config, out / "last.pt", train_ds, log)
+    else:
+        for p in existing if procs.main else []:
+            p.unlink()
+        run = _fresh(config, train_ds)
+    run.model.to(device)
+    move_optimizer(run.optimizer, device)
+    excluded = train_ds.excluded + val_ds.excluded
+    log(
+        f"data {train_ds.path}: {n_rows} events; train {len(train_ds)}, validation {len(val_ds)}"
+        + (f" (excluded {excluded} outside classes {list(run.schema.classes)})" if excluded else "")
+        + f"; {run.schema.describe()}"
+    )
+    n_params = sum(p.numel() for p in run.model.parameters())
+    amp = f" ({precision.mode} autocast)" if precision.mode != "off" else ""
+    log(f"model {run.model.name}: {n_params:,} parameters on {device}{amp}")
+    loaders = _loaders(config, train_ds, val_ds, device=device, procs=procs)
+    forward: torch.nn.Module | None = None
+    if procs.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward = DistributedDataParallel(run.model)
+        batch = config.train["batch_size"]
+        log(f"{procs.world} processes, {batch // procs.world} events each per batch")
+    task = Task(run.schema, loss=config.train["loss"])
+    epochs = _Epochs(loaders, task, device, procs, forward, precision, progress and procs.main)
+    stopped = _run_epochs(config, run, out, epochs, log)
+    plots = _finish(config, run, out, procs)
+    return TrainResult(
+        out,
+        out / "best.pt",
+        out / "last.pt",
+        run.history,
+        run.state["best_epoch"],
+        run.state["best_val_loss"],
+        stopped,
+        run.schema,
+        run.model,
+        plots,
+    )
+
+
+@dataclass
+class _Run:
+    """What a run carries from epoch to epoch (and from a checkpoint when resumed)."""
+
+    model: HitprepModel
+    schema: Schema
+    optimizer: torch.optim.Optimizer
+    history: list[dict[str, Any]]
+    start: int
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Epochs:
+    """How the epochs run: loaders (training, validation), task, device, processes, the
+    DistributedDataParallel wrapper (None in one process), precision, progress bars."""
+
+    loaders: tuple[DataLoader[Batch], DataLoader[Batch]]
+    task: Task
+    device: torch.device
+    procs: Processes
+    forward: torch.nn.Module | None
+    precision: Precision
+    progress: bool
+
+
+def _check_run_dir(out: Path, *, resume: bool, overwrite: bool) -> list[Path]:
+    """The checkpoints already in ``out`` (an error unless resumed or overwritten)."""
+    existing = [p for p in (out / "best.pt", out / "last.pt") if p.exists()]
+    if resume and not (out / "last.pt").is_file():
         msg = f"{out}: no last.pt to resume from"
         raise ConfigError(msg)
     if existing and not resume and not overwrite:
         msg = f"{out} holds a training run; pass --resume to continue it or --overwrite to restart"
         raise ConfigError(msg)
-    train_cfg = config.train
-    device = pick_device(train_cfg["device"])
-    procs = start_processes(device)
-    if not procs.main:
-        log = _silent
-    train_ds, val_ds, n_rows = _datasets(config)
+    return existing
+
+
+def _found_schema(config: TrainConfig, train_ds: EventDataset) -> Schema:
+    """The schema of the training data (before normalization statistics)."""
     signal = None if config.data["signal"] == "" else int(config.data["signal"])
     found = train_ds.schema(transform=config.data["transform"], signal=signal)
-    found = replace(found, class_names=tuple(config.data["class_names"]))
-    state: dict[str, Any] = {"best_val_loss": math.inf, "best_epoch": 0, "stale_epochs": 0}
-    history: list[dict[str, Any]] = []
-    start = 1
-    if resume:
-        ckpt = load_checkpoint(last_path)
-        _check_resumable(ckpt.config, config)
-        check_compatible(ckpt.schema, found, file=str(train_ds.path))
-        model, schema = ckpt.model, ckpt.schema
-        history, start = ckpt.history, ckpt.epoch + 1
-        for key in state:
-            state[key] = type(state[key])(ckpt.state.get(key, state[key]))
-        optimizer = make_optimizer(model, train_cfg)
-        if ckpt.optimizer_state is not None:
-            optimizer.load_state_dict(ckpt.optimizer_state)
-        log(f"resuming {out} after epoch {ckpt.epoch}")
-    else:
-        for p in existing if procs.main else []:
-            p.unlink()
-        stats = {}
-        if config.data["normalize"]:
-            stats = train_ds.statistics(
-                transform=config.data["transform"],
-                max_events=train_cfg["norm_events"],
-                seed=config.split["seed"],
-            )
-        schema = replace(found.with_stats(stats), targets=train_ds.target_statistics())
-        torch.manual_seed(train_cfg["seed"])
-        model = build_model(config.model["name"], schema, config.model)
-        optimizer = make_optimizer(model, train_cfg)
-    model.to(device)
-    move_optimizer(optimizer, device)
-    n_params = sum(p.numel() for p in model.parameters())
-    excluded = train_ds.excluded + val_ds.excluded
-    log(
-        f"data {train_ds.path}: {n_rows} events; train {len(train_ds)}, validation {len(val_ds)}"
-        + (f" (excluded {excluded} outside classes {list(schema.classes)})" if excluded else "")
-        + f"; {schema.describe()}"
-    )
-    task = Task(schema, loss=train_cfg["loss"])
-    log(f"model {model.name}: {n_params:,} parameters on {device}")
+    return replace(found, class_names=tuple(config.data["class_names"]))
+
+
+def _fresh_state() -> dict[str, Any]:
+    return {"best_val_loss": math.inf, "best_epoch": 0, "stale_epochs": 0}
+
+
+def _fresh(config: TrainConfig, train_ds: EventDataset) -> _Run:
+    """A new model (normalization from the training split) and its optimizer."""
+    found = _found_schema(config, train_ds)
+    stats = {}
+    if config.data["normalize"]:
+        stats = train_ds.statistics(
+            transform=config.data["transform"],
+            max_events=config.train["norm_events"],
+            seed=config.split["seed"],
+        )
+    schema = replace(found.with_stats(stats), targets=train_ds.target_statistics())
+    torch.manual_seed(config.train["seed"])
+    model = build_model(config.model["name"], schema, config.model)
+    optimizer = make_optimizer(model, config.train)
+    return _Run(model, schema, optimizer, [], 1, _fresh_state())
+
+
+def _resumed(
+    config: TrainConfig, last: Path, train_ds: EventDataset, log: Callable[[str], None]
+) -> _Run:
+    """Model, optimizer, history and early-stopping state of ``last.pt``."""
+    ckpt = load_checkpoint(last)
+    _check_resumable(ckpt.config, config)
+    check_compatible(ckpt.schema, _found_schema(config, train_ds), file=str(train_ds.path))
+    state = _fresh_state()
+    for key in state:
+        state[key] = type(state[key])(ckpt.state.get(key, state[key]))
+    optimizer = make_optimizer(ckpt.model, config.train)
+    if ckpt.optimizer_state is not None:
+        optimizer.load_state_dict(ckpt.optimizer_state)
+    log(f"resuming {last.parent} after epoch {ckpt.epoch}")
+    return _Run(ckpt.model, ckpt.schema, optimizer, ckpt.history, ckpt.epoch + 1, state)
+
+
+def _loaders(
+    config: TrainConfig,
+    train_ds: EventDataset,
+    val_ds: EventDataset,
+    *,
+    device: torch.device,
+    procs: Processes,
+) -> tuple[DataLoader[Batch], DataLoader[Batch]]:
+    """Training loader (shuffled; this process's share) and validation loader."""
+    train_cfg = config.train
     shuffle = True if train_cfg["shuffle"] == "auto" else train_cfg["shuffle"]
     pin = device.type == "cuda"
-    workers = train_cfg["num_workers"]
-    batch_size = train_cfg["batch_size"]
+    workers, batch_size = train_cfg["num_workers"], train_cfg["batch_size"]
     train_loader = make_loader(
         train_ds,
         batch_size=batch_size,
@@ -208,79 +302,95 @@ def train(
         pin_memory=pin,
     )
     val_loader = make_loader(val_ds, batch_size=batch_size, num_workers=workers, pin_memory=pin)
-    forward: torch.nn.Module | None = None
     if procs.world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
         train_loader = shard_loader(train_loader, procs)
-        forward = DistributedDataParallel(model)
-        log(f"{procs.world} processes, {batch_size // procs.world} events each per batch")
-    stopped = train_cfg["patience"] > 0 and state["stale_epochs"] >= train_cfg["patience"]
-    if start > train_cfg["epochs"] or stopped:
-        why = "stopped early" if stopped else f"has {start - 1} epochs"
+    return train_loader, val_loader
+
+
+def _stopped(config: TrainConfig, run: _Run) -> bool:
+    patience = config.train["patience"]
+    return bool(patience > 0 and run.state["stale_epochs"] >= patience)
+
+
+def _run_epochs(
+    config: TrainConfig, run: _Run, out: Path, epochs: _Epochs, log: Callable[[str], None]
+) -> bool:
+    """Epochs ``run.start`` .. ``train.epochs`` (or until early stopping), each recorded in
+    ``run.history`` and checkpointed. Returns whether the run stopped early."""
+    train_cfg = config.train
+    stopped = _stopped(config, run)
+    if run.start > train_cfg["epochs"] or stopped:
+        why = "stopped early" if stopped else f"has {run.start - 1} epochs"
         log(f"{out}: the run {why}; nothing to do (raise train.epochs / patience to continue)")
-    epoch = start
+    epoch = run.start
     while epoch <= train_cfg["epochs"] and not stopped:
         record = run_epoch(
-            model,
-            optimizer,
-            train_loader,
-            val_loader,
-            device=device,
+            run.model,
+            run.optimizer,
+            *epochs.loaders,
+            device=epochs.device,
             epoch=epoch,
             epochs=train_cfg["epochs"],
             seed=train_cfg["seed"],
-            task=task,
-            procs=procs,
-            forward=forward,
-            progress=progress and procs.main,
+            task=epochs.task,
+            procs=epochs.procs,
+            forward=epochs.forward,
+            precision=epochs.precision,
+            progress=epochs.progress,
         )
-        record["processes"] = procs.world
-        history.append(record)
-        improved = record["val_loss"] < state["best_val_loss"] - train_cfg["min_delta"]
-        if improved:
-            state.update(best_val_loss=record["val_loss"], best_epoch=epoch, stale_epochs=0)
-        else:
-            state["stale_epochs"] += 1
-        ckpt_args: dict[str, Any] = {
-            "model": model,
-            "config": config,
-            "optimizer": optimizer,
-            "epoch": epoch,
-            "history": history,
-            "extra": {**state, "processes": procs.world},
-        }
-        if improved and procs.main:
-            save_checkpoint(best_path, **ckpt_args)
-        if procs.main:
-            save_checkpoint(last_path, **ckpt_args)
+        record["processes"] = epochs.procs.world
+        record["amp"] = epochs.precision.mode
+        improved = _record_epoch(config, run, out, record, epochs.procs)
         log(epoch_line(record, train_cfg["epochs"], improved))
-        stopped = train_cfg["patience"] > 0 and state["stale_epochs"] >= train_cfg["patience"]
+        stopped = _stopped(config, run)
         if stopped:
             patience = train_cfg["patience"]
             log(f"early stopping: validation loss did not improve in {patience} epochs")
         epoch += 1
-    plots: list[Path] = []
-    if procs.main:
-        (out / "history.json").write_text(json.dumps(history, indent=1))
-        records = {**config.as_dict(), "processes": procs.world}
-        (out / "config.json").write_text(json.dumps(records, indent=1))
-    if history and procs.main:
-        from hitprep.plotting.training import plot_history
+    return stopped
 
-        plots = plot_history(history, out / "history", best_epoch=state["best_epoch"] or None)
-    return TrainResult(
-        out,
-        best_path,
-        last_path,
-        history,
-        state["best_epoch"],
-        state["best_val_loss"],
-        stopped,
-        schema,
-        model,
-        plots,
-    )
+
+def _record_epoch(
+    config: TrainConfig, run: _Run, out: Path, record: dict[str, Any], procs: Processes
+) -> bool:
+    """Add ``record`` to the history, update the early-stopping state, write ``last.pt``
+    (and ``best.pt`` when the validation loss improved). Returns whether it improved."""
+    epoch = record["epoch"]
+    run.history.append(record)
+    state = run.state
+    improved = bool(record["val_loss"] < state["best_val_loss"] - config.train["min_delta"])
+    if improved:
+        state.update(best_val_loss=record["val_loss"], best_epoch=epoch, stale_epochs=0)
+    else:
+        state["stale_epochs"] += 1
+    ckpt_args: dict[str, Any] = {
+        "model": run.model,
+        "config": config,
+        "optimizer": run.optimizer,
+        "epoch": epoch,
+        "history": run.history,
+        "extra": {**state, "processes": procs.world},
+    }
+    if improved and procs.main:
+        save_checkpoint(out / "best.pt", **ckpt_args)
+    if procs.main:
+        save_checkpoint(out / "last.pt", **ckpt_args)
+    return improved
+
+
+def _finish(config: TrainConfig, run: _Run, out: Path, procs: Processes) -> list[Path]:
+    """``history.json``, ``config.json`` and the history plots (process 0 only)."""
+    if not procs.main:
+        return []
+    (out / "history.json").write_text(json.dumps(run.history, indent=1))
+    records = {**config.as_dict(), "processes": procs.world}
+    (out / "config.json").write_text(json.dumps(records, indent=1))
+    if not run.history:
+        return []
+    from hitprep.plotting.training import plot_history
+
+    best = run.state["best_epoch"] or None
+    return plot_history(run.history, out / "history", best_epoch=best)
 
 
 def _silent(line: str) -> None:
