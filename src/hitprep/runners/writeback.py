@@ -17,7 +17,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,132 @@ def _output_names(inputs: Sequence[Path]) -> list[str]:
     return names
 
 
+def _locations(
+    inputs: Sequence[str | Path], outdir: str | Path, *, absolute: bool
+) -> tuple[list[Path], Path]:
+    """The input paths (absolute when tasks may run elsewhere) and the output folder."""
+    paths = [Path(p) for p in inputs]
+    folder = Path(outdir).resolve()
+    if absolute:
+        paths = [p.resolve() for p in paths]
+    if folder.exists() and not folder.is_dir():
+        msg = f"{folder} is a file; with several inputs, -o names an output folder"
+        raise ConfigError(msg)
+    return paths, folder
+
+
+def _tasks(job: Job, paths: Sequence[Path], options: dict[str, Any]) -> tuple[str, list[Task]]:
+    """The job's key (what the manifest is valid for) and one task per input, keyed by the
+    job and the input's identity (so a changed input is redone)."""
+    job_text = json.dumps(
+        {
+            "hitprep": version(),
+            "job": job.text,
+            "resolved": job.resolved_json(),
+            "overrides": list(job.overrides),
+            "options": options,
+        },
+        sort_keys=True,
+    )
+    job_key = hashlib.sha256(job_text.encode()).hexdigest()
+    tasks = []
+    for i, path in enumerate(paths):
+        text = json.dumps({"job": job_key, "input": file_identity(path)}, sort_keys=True)
+        tasks.append(Task(i, i, path, key=hashlib.sha256(text.encode()).hexdigest()))
+    return job_key, tasks
+
+
+def _check_outputs(outputs: Sequence[Path], *, overwrite: bool) -> None:
+    """Raise OutputExistsError for an output to write that exists (unless ``overwrite``)."""
+    existing = [p for p in outputs if p.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(existing[0])
+
+
+def _calls(
+    job: Job,
+    tasks: Sequence[Task],
+    folder: Path,
+    names: Sequence[str],
+    options: dict[str, Any],
+    command: str | None,
+) -> list[Call]:
+    """One :func:`writeback_task` call per task, each journaling into the folder's manifest."""
+    return [
+        Call(
+            t.index,
+            writeback_task,
+            (
+                t.index,
+                job,
+                t.path,
+                folder / names[t.index],
+                options,
+                command,
+                (folder / MANIFEST, t.key),
+            ),
+        )
+        for t in tasks
+    ]
+
+
+@dataclass
+class _Outcome:
+    """The tasks' results as they come: finished (or reused) outputs, failures, peak memory."""
+
+    results: dict[int, TaskResult | dict[str, Any]]
+    failures: dict[int, TaskFailure] = field(default_factory=dict)
+    peak: float = 0.0
+
+    def add(
+        self,
+        task: Task,
+        result: TaskResult,
+        names: Sequence[str],
+        parts: PartsFolder,
+        tracker: EventProgress,
+    ) -> None:
+        """Record one task's result (a finished output goes into the manifest)."""
+        self.peak = max(self.peak, result.peak_rss_mib)
+        if result.ok:
+            name = names[task.index]
+            parts.record_file(task.key, name, result, journal=False, input=str(task.path))
+            self.results[task.index] = result
+            tracker.finish(task.index, result.file_events)
+            return
+        tracker.finish(task.index, None)
+        self.failures[task.index] = TaskFailure(task, result.error)
+
+    def check(self, n_tasks: int, *, keep_going: bool) -> None:
+        """Raise TaskError for the failures, unless ``keep_going`` and some task succeeded."""
+        failures = self.failures
+        if failures and (not keep_going or len(failures) == n_tasks):
+            first = failures[min(failures)]
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            hint = "" if keep_going else "; --keep-going writes the other inputs"
+            msg = f"writeback of {first.line()}{more}{hint}"
+            raise TaskError(msg, [failures[i] for i in sorted(failures)])
+
+    def summary(
+        self, folder: Path, names: Sequence[str], seconds: float, runner: str, *, resumed: int
+    ) -> WritebackRunSummary:
+        events_read = events_written = 0
+        for value in self.results.values():
+            acc = value.accounting if isinstance(value, TaskResult) else value["accounting"]
+            events_read += int(acc.get("events_read", 0))
+            events_written += int(acc.get("events_written", 0))
+        return WritebackRunSummary(
+            tuple(folder / names[i] for i in sorted(self.results)),
+            events_read,
+            events_written,
+            seconds,
+            runner,
+            resumed=resumed,
+            failed=tuple(self.failures[i] for i in sorted(self.failures)),
+            peak_rss_mib=self.peak,
+        )
+
+
 def writeback_files(
     job: Job,
     inputs: Sequence[str | Path],
@@ -180,100 +306,37 @@ def writeback_files(
         msg = "no input files given"
         raise ConfigError(msg)
     check_runner_options(workers=workers, dask=dask, scheduler=scheduler)
-    paths = [Path(p) for p in inputs]
-    folder = Path(outdir).resolve()
-    if dask or scheduler is not None:  # Dask workers may run elsewhere, in another folder
-        paths = [p.resolve() for p in paths]
-    if folder.exists() and not folder.is_dir():
-        msg = f"{folder} is a file; with several inputs, -o names an output folder"
-        raise ConfigError(msg)
+    remote = dask or scheduler is not None  # Dask workers may run elsewhere, in another folder
+    paths, folder = _locations(inputs, outdir, absolute=remote)
     names = _output_names(paths)
     options = {"upsample": upsample, "order": order, "seed": seed, "step": step}
     options = {k: v for k, v in options.items() if v is not None}
-    job_text = json.dumps(
-        {
-            "hitprep": version(),
-            "job": job.text,
-            "resolved": job.resolved_json(),
-            "overrides": list(job.overrides),
-            "options": options,
-        },
-        sort_keys=True,
-    )
-    job_key = hashlib.sha256(job_text.encode()).hexdigest()
-    tasks = []
-    for i, path in enumerate(paths):
-        text = json.dumps({"job": job_key, "input": file_identity(path)}, sort_keys=True)
-        tasks.append(Task(i, i, path, key=hashlib.sha256(text.encode()).hexdigest()))
+    job_key, tasks = _tasks(job, paths, options)
     parts = PartsFolder(
         folder, job_key, resume=resume is not False, manifest=MANIFEST, exclusive=False
     )
     try:
         reused = parts.reusable_files({t.index: (t.key, names[t.index]) for t in tasks})
-        clashes = [folder / names[t.index] for t in tasks if t.index not in reused]
-        existing = [p for p in clashes if p.exists()]
-        if existing and not overwrite:
-            raise OutputExistsError(existing[0])
+        existing = [folder / names[t.index] for t in tasks if t.index not in reused]
+        _check_outputs(existing, overwrite=overwrite)
         backend = make_backend(
             workers=workers, dask=dask, scheduler=scheduler, timeout=scheduler_timeout
         )
-        calls = [
-            Call(
-                t.index,
-                writeback_task,
-                (
-                    t.index,
-                    job,
-                    t.path,
-                    folder / names[t.index],
-                    options,
-                    command,
-                    (folder / MANIFEST, t.key),
-                ),
-            )
-            for t in tasks
-            if t.index not in reused
-        ]
-        results: dict[int, TaskResult | dict[str, Any]] = dict(reused)
-        failures: dict[int, TaskFailure] = {}
-        peak = 0.0
+        calls = _calls(
+            job, [t for t in tasks if t.index not in reused], folder, names, options, command
+        )
+        outcome = _Outcome(dict(reused))
         with backend, progress_bar(total=None, enabled=progress, desc=folder.name) as bar:
             tracker = EventProgress(bar, len(tasks))
             for index, entry in reused.items():
                 tracker.finish(index, int(entry["file_events"]))
             for result in backend.results(calls, tracker):
-                task = tasks[result.index]
-                peak = max(peak, result.peak_rss_mib)
-                if result.ok:
-                    name = names[task.index]
-                    parts.record_file(task.key, name, result, journal=False, input=str(task.path))
-                    results[task.index] = result
-                    tracker.finish(task.index, result.file_events)
-                    continue
-                tracker.finish(task.index, None)
-                failures[task.index] = TaskFailure(task, result.error)
-                if not keep_going:
+                outcome.add(tasks[result.index], result, names, parts, tracker)
+                if not result.ok and not keep_going:
                     backend.cancel()
-        if failures and (not keep_going or len(failures) == len(tasks)):
-            first = failures[min(failures)]
-            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-            hint = "" if keep_going else "; --keep-going writes the other inputs"
-            msg = f"writeback of {first.line()}{more}{hint}"
-            raise TaskError(msg, [failures[i] for i in sorted(failures)])
+        outcome.check(len(tasks), keep_going=keep_going)
     finally:
         parts.close()
-    events_read = events_written = 0
-    for value in results.values():
-        acc = value.accounting if isinstance(value, TaskResult) else value["accounting"]
-        events_read += int(acc.get("events_read", 0))
-        events_written += int(acc.get("events_written", 0))
-    return WritebackRunSummary(
-        tuple(folder / names[i] for i in sorted(results)),
-        events_read,
-        events_written,
-        time.perf_counter() - started,
-        backend.name,
-        resumed=len(reused),
-        failed=tuple(failures[i] for i in sorted(failures)),
-        peak_rss_mib=peak,
+    return outcome.summary(
+        folder, names, time.perf_counter() - started, backend.name, resumed=len(reused)
     )
