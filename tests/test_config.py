@@ -49,7 +49,10 @@ def _job(tmp_path: Path, text: str) -> Path:
         ("[source]\nstep = true\n", r"step: expected int, got True"),
         ("[[images]]\nname = 'x'\n", "missing required key 'bin_edges'"),
         ("[[images]]\nbin_edges = [['t', [1, 0]]]\n", "at least two finite, increasing numbers"),
-        ("[[images]]\nbin_edges = [['t', {start = 0, stop = 1}]]\n", r"\{start, stop, bins\}"),
+        (
+            "[[images]]\nbin_edges = [['t', {start = 0, stop = 1}]]\n",
+            r"\[images\] #1.bin_edges\[0\]\[1\]: missing required key 'bins'",
+        ),
         (
             "[[images]]\nbin_edges = [['t', [0, 1]]]\n[[images]]\nbin_edges = [['t', [0, 1]]]\n",
             "image names must differ",

@@ -95,12 +95,15 @@ def test_cli_reference_has_every_command() -> None:
 def test_jobs_reference_has_every_section_and_key() -> None:
     page = _reference().jobs_reference()
     for name in SECTIONS:
-        assert f"`[{name}]`" in page or name == "description"
+        heading = f"`[[{name}]]`" if SECTIONS[name].array else f"`[{name}]`"
+        assert heading in page or name == "description"
     assert "| `step` | integer | `250` |" in page  # [source] defaults, as validated
     assert "| `extractor` | string | **required** |" in page
-    assert "| `barrel_shape` | array | `[]` |" in page  # a lazily registered section
-    # notes from the presets' comments, e.g. nanoaod_flashsim's "step = 20000  # input ..."
-    assert "| `step` | integer | `250` | events per chunk |" in page
+    assert "| `barrel_shape` | array of integer | `[]` |" in page  # declared in its module
+    # each key's description is its docstring in the section's model
+    assert "| `step` | integer | `250` | Events per chunk: " in page
+    assert "### `graph.edges`" in page  # a sub-table's keys
+    assert '| `on_unmatched` | `"fail"` \\| `"skip_hits"` \\| `"skip_event"` |' in page
 
 
 def test_readme_links_stay_in_the_repository() -> None:

@@ -2,9 +2,11 @@
 
 - ``reference/cli.md``: every sub-command's ``--help``, from :func:`hitprep.cli.build_parser`.
 - ``reference/jobs.md``: every job section of :data:`hitprep.config.SECTIONS` with its keys,
-  types and defaults, as the validators check them (each validator is run on an empty table
-  and on every shipped preset's table while :func:`hitprep.jobs.check_keys` calls are
-  recorded), and the presets that use it.
+  types, defaults and documentation, from the section's model
+  (:class:`hitprep.jobmodel.Section`: a key's docstring is its documentation), and the presets
+  that use it. A section without a model yet is described from its validator (run on an
+  empty table and on every shipped preset's table while :func:`hitprep.config.check_keys`
+  calls are recorded).
 
 The pages exist only in the built site (``mkdocs build``); ``tests/test_docs.py`` builds them
 too, so a parser or validator that stops working fails the tests, not just the docs.
@@ -15,8 +17,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import inspect
 import io
+import json
 import os
 import re
 import sys
@@ -28,6 +30,7 @@ from typing import Any
 from hitprep import config as jobs
 from hitprep.cli import build_parser
 from hitprep.commands.toy import TOYS
+from hitprep.jobmodel import JobSection, Section, model_of, plain
 
 __all__ = ["cli_reference", "jobs_reference", "on_files"]
 
@@ -164,8 +167,10 @@ def _key_comments(texts: list[str]) -> dict[tuple[str, str], str]:
 
 
 def _section_schemas(name: str, presets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Sub-table path (``""`` for the section itself) -> schema, for one section."""
-    validate = jobs.SECTIONS[name]
+    """Sub-table path (``""`` for the section itself) -> schema, for one section without a
+    model."""
+    validate = jobs.SECTIONS[name].check
+    assert validate is not None
     tag = f"[{name}]"
     with _recording_check_keys() as calls:
         empties: tuple[Any, ...] = ({}, [{}])  # a table, or an array of tables
@@ -182,62 +187,125 @@ def _section_schemas(name: str, presets: dict[str, dict[str, Any]]) -> dict[str,
 
 
 def _comment_texts() -> list[str]:
-    """Job examples with comments: hitprep.config's, the presets, and the docstrings of the
-    modules that validate lazily registered sections (``lazy_section("module:function")``)."""
+    """Job examples with comments: hitprep.config's and the presets."""
     presets = [path.read_text() for path in sorted(jobs.PRESETS.glob("*.toml"))]
-    modules = []
-    for validate in jobs.SECTIONS.values():
-        target = inspect.getclosurevars(validate).nonlocals.get("target")
-        if isinstance(target, str):
-            modules.append(importlib.import_module(target.partition(":")[0]).__doc__ or "")
-    return [jobs.__doc__ or "", *presets, *modules]
+    return [jobs.__doc__ or "", *presets]
 
 
-def _doc(name: str) -> str:
-    validate = jobs.SECTIONS[name]
-    doc = validate.__doc__ or ""
-    if "lazy_section" in validate.__qualname__ or not doc.strip():
-        return ""
-    return " ".join(doc.strip().split("\n\n")[0].split())
+def _first_paragraph(doc: str | None) -> str:
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
+def _json_type(prop: dict[str, Any]) -> str:
+    """A JSON-schema property as the type a job file gives (``string``, ``array of number``)."""
+    if "enum" in prop:
+        return " | ".join(f"`{json.dumps(v)}`" for v in prop["enum"])
+    if "const" in prop:
+        return f"`{json.dumps(prop['const'])}`"
+    if "anyOf" in prop:
+        kinds = [_json_type(p) for p in prop["anyOf"] if p.get("type") != "null"]
+        return " or ".join(dict.fromkeys(kinds))
+    if "$ref" in prop:
+        return "table"
+    kind = prop.get("type", "")
+    if kind == "array":
+        items = prop.get("items") or {}
+        if "prefixItems" in prop or "prefixItems" in items:
+            return "array"
+        inner = _json_type(items) if items else ""
+        return f"array of {inner}" if inner and inner != "array" else "array"
+    return {"object": "table"}.get(kind, kind or "any")
+
+
+def _model_default(field: Any) -> str:
+    if field.is_required():
+        return "**required**"
+    value = plain(field.get_default(call_default_factory=True))
+    if value is None:
+        return "not set"
+    if isinstance(value, list | dict):
+        return f"`{json.dumps(value)}`"
+    return _default(value)
+
+
+def _model_rows(model: type[Section]) -> list[str]:
+    props = model.model_json_schema()["properties"]
+    rows = ["| key | type | default | description |", "|---|---|---|---|"]
+    for key, field in model.model_fields.items():
+        doc = " ".join((field.description or "").split())
+        rows.append(
+            f"| `{key}` | {_cell(_json_type(props[key]))} | {_cell(_model_default(field))} |"
+            f" {_cell(doc)} |"
+        )
+    return rows
+
+
+def _nested(model: type[Section]) -> dict[str, type[Section]]:
+    """Sub-tables of a model (``key -> model``), depth first, as ``a.b`` paths."""
+    out: dict[str, type[Section]] = {}
+    for key, field in model.model_fields.items():
+        inner = model_of(field.annotation)
+        if isinstance(inner, type) and issubclass(inner, Section):
+            out[key] = inner
+            out.update({f"{key}.{k}": m for k, m in _nested(inner).items()})
+    return out
+
+
+def _model_section(entry: JobSection) -> list[str]:
+    assert entry.model is not None
+    lines = [_first_paragraph(entry.model.__doc__), "", *_model_rows(entry.model), ""]
+    for path, model in _nested(entry.model).items():
+        lines += [f"### `{entry.name}.{path}`", "", _first_paragraph(model.__doc__), ""]
+        lines += [*_model_rows(model), ""]
+    return lines
+
+
+def _legacy_section(name: str, presets: dict[str, dict[str, Any]]) -> list[str]:
+    comments = _key_comments(_comment_texts())
+    schemas = _section_schemas(name, presets)
+    if not schemas:
+        return ["A free-form table; see the guide and the presets that use it.", ""]
+    lines: list[str] = []
+    for sub, schema in schemas.items():
+        if sub:
+            lines += [f"### `{name}.{sub}`", ""]
+        table = f"{name}.{sub}" if sub else name
+        lines += ["| key | type | default | note |", "|---|---|---|---|"]
+        lines += [
+            f"| `{key}` | {_type_name(kind)} | {_default(default)} |"
+            f" {_cell(comments.get((table, key), ''))} |"
+            for key, (kind, default) in schema.items()
+        ]
+        lines.append("")
+    return lines
 
 
 def jobs_reference() -> str:
     """Markdown of every job section, its keys, types, defaults and the presets using it."""
     presets = _presets()
-    comments = _key_comments(_comment_texts())
     lines = [
         "# Job-file reference",
         "",
-        "Generated from the job validators (`hitprep.config.SECTIONS`) when the site is built.",
-        "A job is a TOML file (or a shipped preset: `hitprep presets`) made of these sections;",
-        "a section left out is not built, except `[source]` and `[output]`, which take their",
-        "defaults. Unknown keys are errors naming the nearest allowed key. Any key can be",
-        "overridden on the command line: `--set source.step=100 --set images.0.dtype=uint32`.",
-        "The notes are the comments of the shipped presets.",
+        "Generated from the job sections' models (`hitprep.config.SECTIONS`) when the site is",
+        "built. A job is a TOML file (or a shipped preset: `hitprep presets`) made of these",
+        "sections; a section left out is not built, except `[source]` and `[output]`, which",
+        "take their defaults. Unknown keys are errors naming the nearest allowed key; values",
+        'are not converted (`"5"` is not an integer). Any key can be overridden on the command',
+        "line: `--set source.step=100 --set images.0.dtype=uint32`.",
+        "`hitprep presets --show NAME` prints a preset with every key and its description;",
+        "`hitprep presets --schema FILE` writes the JSON schema of job files for editors.",
         "",
     ]
-    for name in jobs.SECTIONS:
+    for name, entry in jobs.SECTIONS.items():
         if name == "description":
             lines += ["## `description`", "", "One line shown by `hitprep presets` (string).", ""]
             continue
+        lines += [f"## `[[{name}]]`" if entry.array else f"## `[{name}]`", ""]
+        if entry.model is not None:
+            lines += _model_section(entry)
+        else:
+            lines += _legacy_section(name, presets)
         used = [p for p, raw in presets.items() if name in raw]
-        lines += [f"## `[{name}]`", ""]
-        if doc := _doc(name):
-            lines += [doc, ""]
-        schemas = _section_schemas(name, presets)
-        if not schemas:
-            lines += ["A free-form table; see the guide and the presets that use it.", ""]
-        for sub, schema in schemas.items():
-            if sub:
-                lines += [f"### `{name}.{sub}`", ""]
-            table = f"{name}.{sub}" if sub else name
-            lines += ["| key | type | default | note |", "|---|---|---|---|"]
-            lines += [
-                f"| `{key}` | {_type_name(kind)} | {_default(default)} |"
-                f" {_cell(comments.get((table, key), ''))} |"
-                for key, (kind, default) in schema.items()
-            ]
-            lines.append("")
         if used:
             lines += ["Used by the presets " + ", ".join(f"`{p}`" for p in used) + ".", ""]
     return "\n".join(lines)

@@ -26,8 +26,10 @@ image job::
     compression_level = 1
     shuffle = true           # byte shuffle before deflate (helps counts; not float features)
 
-To add a section, register a validator in :data:`SECTIONS` (``table_section``
-covers plain tables of typed keys with defaults).
+Each section is a typed model (:class:`hitprep.jobmodel.Section`) declared, with what it
+builds, by the module that uses it: a stage or representation module lists its
+:class:`~hitprep.jobmodel.JobSection` entries in ``JOB_SECTIONS``, and :data:`SECTIONS`
+finds them. ``[source]`` and ``[output]`` are declared here.
 """
 
 from __future__ import annotations
@@ -36,27 +38,33 @@ import copy
 import importlib
 import json
 import os
+import pkgutil
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
+from pydantic import Field, model_validator
 
 from hitprep.errors import ConfigError, nearest
+from hitprep.jobmodel import JobSection, Section, json_schema, plain, table_lines
 
 __all__ = [
     "SECTIONS",
-    "ImageConfig",
     "Job",
+    "JobSection",
+    "OutputSection",
+    "Section",
+    "SourceSection",
     "apply_overrides",
     "check_keys",
+    "check_memory",
+    "job_schema",
     "lazy_section",
     "list_presets",
     "load_job",
-    "parse_edges",
+    "register",
     "table_section",
 ]
 
@@ -112,35 +120,6 @@ def table_section(schema: Schema) -> Validator:
     return validate
 
 
-def parse_edges(where: str, spec: Any) -> npt.NDArray[np.float64]:
-    """Bin edges from a list of numbers or ``{start, stop, bins}`` (``np.linspace``)."""
-    if isinstance(spec, dict):
-        if set(spec) != {"start", "stop", "bins"}:
-            msg = f"{where}: give edges as a list of numbers or {{start, stop, bins}}, got {spec!r}"
-            raise ConfigError(msg)
-        if not isinstance(spec["bins"], int) or isinstance(spec["bins"], bool) or spec["bins"] < 1:
-            msg = f"{where}.bins: expected a positive integer, got {spec['bins']!r}"
-            raise ConfigError(msg)
-        check_memory(f"{where}.bins", (spec["bins"] + 1) * 8, what="its bin edges")
-        edges = np.linspace(float(spec["start"]), float(spec["stop"]), spec["bins"] + 1)
-        return _increasing(where, edges)
-    if isinstance(spec, list) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in spec
-    ):
-        return _increasing(where, np.asarray(spec, dtype=np.float64))
-    msg = f"{where}: give edges as a list of numbers or {{start, stop, bins}}, got {spec!r}"
-    raise ConfigError(msg)
-
-
-def _increasing(where: str, edges: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """``edges`` when finite and strictly increasing (at least two), else ConfigError."""
-    if len(edges) < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-        shown = np.array2string(edges, threshold=8)
-        msg = f"{where}: bin edges must be at least two finite, increasing numbers, got {shown}"
-        raise ConfigError(msg)
-    return edges
-
-
 def memory_bytes() -> int:
     """This machine's physical memory in bytes (0 where it cannot be read)."""
     try:
@@ -163,141 +142,73 @@ def check_memory(where: str, n_bytes: float, *, what: str) -> None:
         raise ConfigError(msg)
 
 
-#: datasets the pipeline writes itself: no image may take their name
-RESERVED_NAMES = ("y", "event_info", "bin_stats")
+class SourceSection(Section):
+    """``[source]``: which reader opens the inputs, and how many events a chunk holds."""
 
-#: dtypes that hold counts exactly (float32/64 up to 2**24 / 2**53, checked as written)
-_COUNT_KINDS = "uif"
+    format: str = "auto"
+    """Input format (a reader of hitprep.sources, e.g. km3net_offline, root_tree, wcsim),
+    or "auto" to tell it from each file."""
+    step: int = 250
+    """Events per chunk: what one read, one pass of the stages and one write hold."""
+    tree: str = ""
+    """ROOT formats: the TTree to read ("": the format's default)."""
+    collections: tuple[str, ...] = ()
+    """Collections (hit lists) to read ([]: every one the format knows)."""
+    groups: dict[str, Any] = Field(default_factory=dict)
+    """root_tree: collections made of listed jagged branches, {name = [branches]} or
+    {name = {field = branch}}."""
+    trust_pickle: bool = False
+    """Formats that can hold pickled objects (WCSim .npz dumps): allow unpickling them.
+    Only for files you trust; --trust-pickle sets it."""
 
-
-def _image_dtype(where: str, dtype: str, *, weighted: bool) -> str | None:
-    """The image's dtype, checked: numpy knows it, and counts fit it (no bool, no float16)."""
-    if not dtype:
-        return None
-    try:
-        kind = np.dtype(dtype)
-    except TypeError:
-        msg = f"{where}.dtype: {dtype!r} is not a numpy dtype (e.g. uint16, uint32, float32)"
-        raise ConfigError(msg) from None
-    if kind.kind not in _COUNT_KINDS or kind == np.float16:
-        use = "weights" if weighted else "counts"
-        msg = (
-            f"{where}.dtype: {dtype!r} cannot hold {use} (bool keeps 0/1, float16 rounds above"
-            " 2048); use an integer type (uint16, uint32, int64) or float32/float64"
-        )
-        raise ConfigError(msg)
-    return dtype
-
-
-def _image_name(where: str, name: str) -> str:
-    if not name or name.strip() != name or name.split("/")[0] in RESERVED_NAMES:
-        msg = (
-            f"{where}.name: {name!r} is empty or names a dataset the pipeline writes itself"
-            f" ({', '.join(RESERVED_NAMES)}); choose another name"
-        )
-        raise ConfigError(msg)
-    return name
-
-
-@dataclass(frozen=True)
-class ImageConfig:
-    """One ``[[images]]`` table."""
-
-    name: str
-    axes: tuple[tuple[str, npt.NDArray[np.float64]], ...]
-    weights: str | None
-    dtype: str | None
-    collection: str
-
-
-_IMAGE_SCHEMA: Schema = {
-    "name": (str, "x"),
-    "bin_edges": (list, None),
-    "weights": (str, ""),
-    "dtype": (str, ""),
-    "collection": (str, "hits"),
-}
-
-
-def _images(where: str, value: Any) -> tuple[ImageConfig, ...]:
-    if not isinstance(value, list):
-        msg = f"{where}: expected [[images]] tables"
-        raise ConfigError(msg)
-    images = []
-    for i, table in enumerate(value):
-        at = f"{where} #{i + 1}"
-        img = check_keys(at, table, _IMAGE_SCHEMA)
-        axes = []
-        for j, pair in enumerate(img["bin_edges"]):
-            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
-                msg = f'{at}.bin_edges[{j}]: expected ["field", edges], got {pair!r}'
-                raise ConfigError(msg)
-            axes.append((pair[0], parse_edges(f"{at}.bin_edges[{j}]", pair[1])))
-        if not axes:
-            msg = f"{at}.bin_edges: needs at least one axis"
-            raise ConfigError(msg)
-        dtype = _image_dtype(at, img["dtype"], weighted=bool(img["weights"]))
-        images.append(
-            ImageConfig(
-                _image_name(at, img["name"]),
-                tuple(axes),
-                img["weights"] or None,
-                dtype,
-                img["collection"],
-            )
-        )
-    names = [im.name for im in images]
-    if len(set(names)) != len(names):
-        msg = f"{where}: image names must differ, got {names}"
-        raise ConfigError(msg)
-    return tuple(images)
+    @model_validator(mode="after")
+    def _positive_step(self) -> SourceSection:
+        if self.step <= 0:
+            msg = "step: must be a positive number of events"
+            raise ValueError(msg)
+        return self
 
 
 #: compression filters every HDF5 reader has (h5py built in)
 COMPRESSIONS = ("gzip", "lzf", "")
 
 
-def _check_output(where: str, output: dict[str, Any]) -> None:
-    """``[output]`` settings that h5py supports, checked before any work."""
-    if output["compression"] not in COMPRESSIONS:
-        msg = (
-            f"{where}.compression: {output['compression']!r} is not supported; use"
-            ' "gzip", "lzf" or "" (none)'
-        )
+class OutputSection(Section):
+    """``[output]``: how the HDF5 datasets are stored."""
+
+    compression: str = "gzip"
+    """HDF5 compression filter: "gzip", "lzf" or "" (none)."""
+    compression_level: int = 1
+    """gzip level 0-9."""
+    shuffle: bool = True
+    """Byte shuffle before deflate (helps counts; not float features)."""
+    bin_stats: bool = True
+    """Images: also write per-bin statistics of the hits (bin_stats/)."""
+
+    @model_validator(mode="after")
+    def _supported(self) -> OutputSection:
+        if self.compression not in COMPRESSIONS:
+            msg = (
+                f"compression: {self.compression!r} is not supported; use"
+                ' "gzip", "lzf" or "" (none)'
+            )
+            raise ValueError(msg)
+        if not 0 <= self.compression_level <= 9:
+            msg = f"compression_level: {self.compression_level} is not a gzip level 0-9"
+            raise ValueError(msg)
+        return self
+
+
+def _string(where: str, value: Any) -> str:
+    if not isinstance(value, str):
+        msg = f"{where}: expected a string, got {value!r}"
         raise ConfigError(msg)
-    if not 0 <= output["compression_level"] <= 9:
-        msg = f"{where}.compression_level: {output['compression_level']} is not a gzip level 0-9"
-        raise ConfigError(msg)
-
-
-def _check_chunk(where: str, image: ImageConfig, step: int) -> None:
-    """A chunk of ``step`` events of ``image`` fits in memory (else the size it would take)."""
-    cells = float(np.prod([len(edges) - 1 for _, edges in image.axes], dtype=np.float64))
-    itemsize = np.dtype(image.dtype or ("float32" if image.weights else "uint16")).itemsize
-    what = f"a chunk of {step} events of image {image.name!r} ({cells:,.0f} bins each)"
-    check_memory(where, cells * itemsize * step, what=what)
-
-
-def _check_padded_sizes(where: str, sections: dict[str, Any], step: int) -> None:
-    """Fixed-length graphs and LDMX images of a chunk fit in memory (``[graph]``,
-    ``[[ldmx_images]]`` tables as their validators return them)."""
-    graph = sections.get("graph")
-    if isinstance(graph, dict) and graph.get("fixed_length") and graph.get("max_n_hits"):
-        row = len(graph["features"]) * np.dtype(graph["dtype"]).itemsize + 1  # + mask
-        what = f"a chunk of {step} events of {graph['max_n_hits']:,} padded nodes"
-        check_memory(f"{where} [graph].max_n_hits", graph["max_n_hits"] * row * step, what=what)
-    for i, table in enumerate(sections.get("ldmx_images", ())):
-        dim = int(table["dim"])
-        channels = 3 if table["format"] == "xyz" else int(table["depth"])
-        itemsize = np.dtype(table["dtype"] or "float32").itemsize
-        what = f"a chunk of {step} events of {dim} x {dim} x {channels} images"
-        at = f"{where} [ldmx_images] #{i + 1}.dim"
-        check_memory(at, float(dim) * dim * channels * itemsize * step, what=what)
+    return value
 
 
 def lazy_section(target: str) -> Validator:
     """A validator that lives in the module that uses the section (``"module:function"``),
-    imported only when a job has that section: those modules build on this one."""
+    imported only when a job has that section (for sections without a model yet)."""
 
     def validate(where: str, value: Any) -> Any:
         module, _, name = target.partition(":")
@@ -306,59 +217,83 @@ def lazy_section(target: str) -> Validator:
     return validate
 
 
-#: job section -> validator(where, value) -> validated value; order = order of stages
-SECTIONS: dict[str, Validator] = {
-    "description": lambda where, v: _string(where, v),
-    "source": table_section(
-        {
-            "format": (str, "auto"),
-            "step": (int, 250),
-            "tree": (str, ""),
-            "collections": (list, []),
-            "groups": (dict, {}),
-            "trust_pickle": (bool, False),
-        }
+#: the sections of every job, and those validated by functions that have no model yet
+_CORE = (
+    JobSection("description", None, 0, check=_string, always=True),
+    JobSection("source", SourceSection, 10, always=True),
+    JobSection(
+        "labels",
+        None,
+        80,
+        kind="representation",
+        check=lazy_section("hitprep.labels:check_section"),
+        build="hitprep.labels:build_representations",
     ),
-    "calibration": table_section(
-        {
-            "detx": (str, ""),
-            "correct_timeslew": (bool, True),
-            "center_time": (bool, True),
-            "correct_mc_time": (bool, True),
-        }
+    JobSection(
+        "writeback", None, 90, check=lazy_section("hitprep.writeback.spec:validate_writeback")
     ),
-    "barrel": lazy_section("hitprep.stages.barrel:check_section"),
-    "trigger": lazy_section("hitprep.stages.trigger:check_section"),
-    "images": _images,
-    "graph": lazy_section("hitprep.representations.graph:check_graph_section"),
-    "ldmx_images": lazy_section("hitprep.representations.ldmx:check_section"),
-    "labels": lazy_section("hitprep.labels:check_section"),
-    "writeback": lazy_section("hitprep.writeback.spec:validate_writeback"),
-    "preprocess": lazy_section("hitprep.writeback.spec:validate_preprocess"),
-    "model": lazy_section("hitprep.writeback.spec:validate_models"),
-    "wcsim_hits": lazy_section("hitprep.stages.wcsim_hits:check_section"),
-    "wcsim_truth": lazy_section("hitprep.stages.wcsim_truth:check_section"),
-    "watchmal": lazy_section("hitprep.representations.watchmal:check_section"),
-    "pmt_grid": lazy_section("hitprep.representations.pmt_grid:check_section"),
-    "output": table_section(
-        {
-            "compression": (str, "gzip"),
-            "compression_level": (int, 1),
-            "shuffle": (bool, True),
-            "bin_stats": (bool, True),
-        }
+    JobSection(
+        "preprocess", None, 100, check=lazy_section("hitprep.writeback.spec:validate_preprocess")
     ),
-}
+    JobSection("model", None, 110, check=lazy_section("hitprep.writeback.spec:validate_models")),
+    JobSection("output", OutputSection, 1000, always=True),
+)
 
-#: sections every job has (filled with defaults when absent)
-_ALWAYS = ("description", "source", "output")
+#: packages whose modules declare job sections in a module-level ``JOB_SECTIONS`` tuple
+COMPONENT_PACKAGES = ("hitprep.stages", "hitprep.representations")
 
 
-def _string(where: str, value: Any) -> str:
-    if not isinstance(value, str):
-        msg = f"{where}: expected a string, got {value!r}"
-        raise ConfigError(msg)
-    return value
+class _Registry(Mapping[str, JobSection]):
+    """Job section name -> :class:`~hitprep.jobmodel.JobSection`, in job order.
+
+    The core sections, then every ``JOB_SECTIONS`` of the modules of
+    :data:`COMPONENT_PACKAGES` (imported on first use), then those given to :meth:`register`.
+    """
+
+    def __init__(self) -> None:
+        self._found: dict[str, JobSection] | None = None
+        self._added: list[JobSection] = []
+
+    def _entries(self) -> dict[str, JobSection]:
+        if self._found is None:
+            entries = list(_CORE)
+            for package in COMPONENT_PACKAGES:
+                path = importlib.import_module(package).__path__
+                for info in pkgutil.iter_modules(path):
+                    module = importlib.import_module(f"{package}.{info.name}")
+                    entries += getattr(module, "JOB_SECTIONS", ())
+            entries += self._added
+            names = [e.name for e in entries]
+            if len(set(names)) != len(names):
+                twice = sorted({n for n in names if names.count(n) > 1})
+                msg = f"job sections declared twice: {', '.join(twice)}"
+                raise TypeError(msg)
+            self._found = {e.name: e for e in sorted(entries, key=lambda e: e.order)}
+        return self._found
+
+    def register(self, entry: JobSection) -> None:
+        """Add a section declared outside :data:`COMPONENT_PACKAGES` (e.g. by a plug-in)."""
+        self._added = [e for e in self._added if e.name != entry.name] + [entry]
+        self._found = None
+
+    def __getitem__(self, name: str) -> JobSection:
+        return self._entries()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def of_kind(self, kind: str) -> list[JobSection]:
+        """The sections that build components of ``kind``, in pipeline order."""
+        return [e for e in self._entries().values() if e.kind == kind]
+
+
+#: every job section, in job order (see :class:`_Registry`)
+SECTIONS = _Registry()
+#: add a job section declared outside hitprep.stages / hitprep.representations
+register = SECTIONS.register
 
 
 @dataclass(frozen=True)
@@ -383,12 +318,14 @@ class Job:
         return str(self.sections["description"])
 
     @property
-    def source(self) -> dict[str, Any]:
-        return dict(self.sections["source"])
+    def source(self) -> SourceSection:
+        section: SourceSection = self.sections["source"]
+        return section
 
     @property
-    def output(self) -> dict[str, Any]:
-        return dict(self.sections["output"])
+    def output(self) -> OutputSection:
+        section: OutputSection = self.sections["output"]
+        return section
 
     @classmethod
     def from_dict(
@@ -408,44 +345,37 @@ class Job:
                 msg = f"{where}: unknown section {key!r}{hint} (allowed: {', '.join(SECTIONS)})"
                 raise ConfigError(msg)
         sections: dict[str, Any] = {}
-        for name, validate in SECTIONS.items():
+        for name, entry in SECTIONS.items():
             if name in raw:
-                sections[name] = validate(f"{where} [{name}]", raw[name])
-            elif name in _ALWAYS:
-                sections[name] = validate(f"{where} [{name}]", "" if name == "description" else {})
-        if sections["source"]["step"] <= 0:
-            msg = f"{where} [source].step: must be a positive number of events"
-            raise ConfigError(msg)
-        _check_output(f"{where} [output]", sections["output"])
-        step = sections["source"]["step"]
-        for i, image in enumerate(sections.get("images", ())):
-            _check_chunk(f"{where} [images] #{i + 1}", image, step)
-        _check_padded_sizes(where, sections, step)
+                sections[name] = entry.validate(f"{where} [{name}]", raw[name])
+            elif entry.always:
+                sections[name] = entry.validate(
+                    f"{where} [{name}]", "" if entry.model is None else {}
+                )
+        step = sections["source"].step
+        for name, value in sections.items():
+            if (fits := SECTIONS[name].fits) is not None:
+                fits(f"{where} [{name}]", value, step)
         return cls(sections, text, origin, overrides)
 
     def resolved_json(self) -> str:
         """The validated job as JSON (for provenance)."""
-
-        def plain(value: Any) -> Any:
-            if isinstance(value, np.ndarray):
-                return value.tolist()
-            if isinstance(value, ImageConfig):
-                return {
-                    "name": value.name,
-                    "collection": value.collection,
-                    "weights": value.weights,
-                    "dtype": value.dtype,
-                    "bin_edges": [[f, e.tolist()] for f, e in value.axes],
-                }
-            if isinstance(value, dict):
-                return {k: plain(v) for k, v in value.items()}
-            if callable(value):  # a function given from Python (e.g. a label extractor)
-                return f"{value.__module__}:{getattr(value, '__qualname__', repr(value))}"
-            if isinstance(value, list | tuple):
-                return [plain(v) for v in value]
-            return value
-
         return json.dumps(plain(self.sections))
+
+    def to_toml(self) -> str:
+        """The validated job as a TOML job file, every key with its value (defaults too) and
+        its documentation as a comment; loading it gives the same job."""
+        lines: list[str] = []
+        for name, value in self.sections.items():
+            if lines:
+                lines.append("")
+            lines += table_lines(name, value)
+        return "\n".join(lines) + "\n"
+
+
+def job_schema() -> dict[str, Any]:
+    """A JSON schema of job files (every section of :data:`SECTIONS`), for editors."""
+    return json_schema({name: entry.annotation for name, entry in SECTIONS.items()})
 
 
 #: the shipped job files (package data)

@@ -27,11 +27,13 @@ reads ``job [source].step: must be positive``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
@@ -39,9 +41,13 @@ from pydantic_core import ErrorDetails
 from hitprep.errors import ConfigError, nearest
 
 __all__ = [
+    "JobSection",
     "Section",
     "describe_error",
     "json_schema",
+    "model_of",
+    "plain",
+    "table_lines",
     "toml_lines",
     "validate",
     "validate_list",
@@ -100,16 +106,18 @@ class Section(BaseModel):
 
     def plain(self) -> dict[str, Any]:
         """The section as JSON-ready values (tuples as lists, functions as module:name)."""
-        return {key: _plain(getattr(self, key)) for key in type(self).model_fields}
+        return {key: plain(getattr(self, key)) for key in type(self).model_fields}
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` as JSON-ready values: sections as tables, tuples as lists, numpy arrays as
+    lists, functions as ``module:name``."""
     if isinstance(value, Section):
         return value.plain()
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if hasattr(value, "tolist"):  # numpy arrays and scalars
         return value.tolist()
     if callable(value):  # a function given from Python (e.g. a label extractor)
@@ -167,17 +175,17 @@ def _lists(value: Any) -> Any:
 _TAGS = frozenset({"str", "int", "float", "bool", "none", "list", "tuple", "dict", "callable"})
 
 
-def _inner(annotation: Any) -> Any:
+def model_of(annotation: Any) -> Any:
     """The model (or mapping) a value of ``annotation`` is made of: through tuples, unions,
     ``Annotated`` and mappings' values."""
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _inner(typing.get_args(annotation)[0])
+        return model_of(typing.get_args(annotation)[0])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if origin in (tuple, list, typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
-            if (found := _inner(arg)) is not None:
+            if (found := model_of(arg)) is not None:
                 return found
     return None
 
@@ -194,6 +202,8 @@ def _walk(model: Any, loc: Sequence[int | str]) -> tuple[str, Any]:
         fields = getattr(model, "model_fields", None)
         if part in _TAGS or "[" in part or part.startswith("function-"):
             continue  # a union member's name
+        if fields is not None and part == getattr(model, "__name__", None):
+            continue  # a union member that is a model
         if fields is None:
             text += f".{part}"
             continue
@@ -202,14 +212,16 @@ def _walk(model: Any, loc: Sequence[int | str]) -> tuple[str, Any]:
             model = None
             continue
         text += f".{part}"
-        model = _inner(fields[part].annotation)
+        model = model_of(fields[part].annotation)
     return text, model
 
 
 def describe_error(model_cls: type[BaseModel], where: str, err: ValidationError) -> str:
     """One line for the first problem pydantic found (union alternatives merged)."""
     errors = err.errors(include_url=False)
-    errors.sort(key=lambda e: e["type"] != "extra_forbidden")  # unknown keys first
+    # unknown keys first, then the deepest: of a union's alternatives, the one that took
+    # the value's shape and failed inside says most
+    errors.sort(key=lambda e: (e["type"] != "extra_forbidden", -len(e["loc"])))
     first = errors[0]
     loc = first["loc"]
     kind = first["type"]
@@ -227,7 +239,8 @@ def describe_error(model_cls: type[BaseModel], where: str, err: ValidationError)
     same = [e for e in errors if _walk(model_cls, e["loc"])[0] == path]
     what = _what(same)
     key, sep, rest = what.partition(": ")
-    if sep and key in getattr(owner, "model_fields", {}):  # a check naming its key
+    name = key.split("[")[0].split(".")[0]
+    if sep and " " not in key and name in getattr(owner, "model_fields", {}):  # names its key
         return f"{where}{path}.{key}: {rest}"
     return f"{where}{path}: {what}"
 
@@ -264,7 +277,7 @@ def json_schema(sections: Mapping[str, Any], *, title: str = "hitprep job") -> d
 
 
 def _toml_value(value: Any) -> str:
-    value = _plain(value)
+    value = plain(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -277,13 +290,37 @@ def _toml_value(value: Any) -> str:
     return repr(value)
 
 
-def _toml_key(key: str) -> str:
+def _toml_key(key: Any) -> str:
+    key = str(key)
     return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
 
 
 def _doc_line(model: type[BaseModel], key: str) -> str:
     doc = model.model_fields[key].description or ""
     return " ".join(doc.split())
+
+
+def table_lines(name: str, value: Any) -> Iterator[str]:
+    """A section's value as TOML: a model with its keys' documentation as comments, an array
+    of models as ``[[name]]`` tables, a plain table (or array of tables) as it is."""
+    if isinstance(value, Section):
+        yield from toml_lines(name, value)
+    elif isinstance(value, tuple | list) and value and all(isinstance(v, Section) for v in value):
+        for i, item in enumerate(value):
+            if i:
+                yield ""
+            yield from toml_lines(name, item, array=True)
+    elif isinstance(value, Mapping):
+        yield f"[{name}]"
+        yield from (f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+    elif isinstance(value, tuple | list) and all(isinstance(v, Mapping) for v in value):
+        for i, item in enumerate(value):
+            if i:
+                yield ""
+            yield f"[[{name}]]"
+            yield from (f"{_toml_key(k)} = {_toml_value(v)}" for k, v in item.items())
+    else:
+        yield f"{_toml_key(name)} = {_toml_value(value)}"
 
 
 def toml_lines(name: str, section: Section, *, array: bool = False) -> Iterator[str]:
@@ -301,8 +338,8 @@ def toml_lines(name: str, section: Section, *, array: bool = False) -> Iterator[
         ):
             nested.append((key, value))
             continue
-        line = f"{key} = {_toml_value(value)}"
         doc = _doc_line(model, key)
+        line = f"{key} = {_toml_value(value)}" if value is not None else f"# {key} = (not set)"
         yield f"{line}  # {doc}" if doc else line
     for key, value in nested:
         doc = _doc_line(model, key)
@@ -316,3 +353,69 @@ def toml_lines(name: str, section: Section, *, array: bool = False) -> Iterator[
                 if i:
                     yield ""
                 yield from toml_lines(f"{name}.{key}", item, array=True)
+
+
+Kind = Literal["job", "stage", "representation"]
+
+
+@dataclass(frozen=True)
+class JobSection:
+    """A section of job files and what it builds; a component module declares its own.
+
+    A module of :mod:`hitprep.stages` or :mod:`hitprep.representations` lists its sections
+    in a module-level ``JOB_SECTIONS`` tuple; :data:`hitprep.config.SECTIONS` finds them
+    (``hitprep.config.register`` adds one from elsewhere, e.g. a plug-in).
+
+    Attributes:
+        name: the section's name in job files (``[name]``, or ``[[name]]`` when ``array``).
+        model: its options; ``None`` for a section still validated by ``check``.
+        order: where the section sits in a job (and its components in the pipeline):
+            stages run, and representations write, in this order.
+        kind: ``"stage"`` and ``"representation"`` sections build pipeline components.
+        build: ``(job, options) -> [components]`` (or ``"module:function"``).
+        array: an array of tables, each a ``model``.
+        check: ``(where, raw) -> value``, the validator when the model is not all (checks
+            across the tables of an array) or a section has no model yet.
+        fits: ``(where, value, step)``, raises ConfigError when a chunk of ``step`` events
+            of what the section makes would not fit in memory.
+        always: in every job, with its defaults, when the file leaves it out.
+    """
+
+    name: str
+    model: type[Section] | None
+    order: int
+    kind: Kind = "job"
+    build: Callable[..., Sequence[Any]] | str | None = None
+    array: bool = False
+    check: Callable[[str, Any], Any] | None = None
+    fits: Callable[[str, Any, int], None] | None = None
+    always: bool = False
+
+    def validate(self, where: str, raw: Any) -> Any:
+        """The section's value: a model (a tuple of them for an array of tables)."""
+        if self.check is not None:
+            return self.check(where, raw)
+        if self.model is None:
+            msg = f"section {self.name!r} has neither a model nor a check"
+            raise TypeError(msg)
+        if self.array:
+            return validate_list(self.model, where, raw)
+        return validate(self.model, where, raw)
+
+    def builder(self) -> Callable[..., Sequence[Any]]:
+        """The ``build`` function (imported when given as ``"module:function"``)."""
+        if isinstance(self.build, str):
+            module, _, name = self.build.partition(":")
+            built: Callable[..., Sequence[Any]] = getattr(importlib.import_module(module), name)
+            return built
+        if self.build is None:
+            msg = f"section {self.name!r} builds nothing"
+            raise TypeError(msg)
+        return self.build
+
+    @property
+    def annotation(self) -> Any:
+        """The section's type in a job file (for the JSON schema)."""
+        if self.model is None:
+            return str if self.name == "description" else Any
+        return tuple[self.model, ...] if self.array else self.model  # type: ignore[name-defined]

@@ -1,9 +1,9 @@
 """The per-chunk pipeline a job describes: stages, then representations.
 
-A job's sections are turned into components by builders registered in
-:data:`STAGE_BUILDERS` and :data:`REPRESENTATION_BUILDERS` (section name ->
-``"module:function"``; the function takes the job and :class:`BuildOptions`
-and returns a list of components). A *stage* maps a batch to a batch (it may
+A job's sections are turned into components by the builders their modules declare
+(:class:`hitprep.jobmodel.JobSection`, found by :data:`hitprep.config.SECTIONS`; a builder
+takes the job and :class:`BuildOptions` and returns a list of components), in the order of
+the sections. A *stage* maps a batch to a batch (it may
 drop events, counting them in the accounting with a reason); a
 *representation* maps a batch to named arrays that the sink appends, and may
 write summary datasets when the job ends. ``event_info`` (where each event
@@ -13,7 +13,6 @@ came from) is always written.
 from __future__ import annotations
 
 import copy
-import importlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -25,7 +24,7 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
-from hitprep.config import Job
+from hitprep.config import SECTIONS, Job
 from hitprep.errors import ConfigError, KeyInFileError
 from hitprep.events import counts
 from hitprep.layout import LAYOUT_ATTR, Entry, Layout
@@ -35,8 +34,6 @@ from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.sources.base import Source
 
 __all__ = [
-    "REPRESENTATION_BUILDERS",
-    "STAGE_BUILDERS",
     "Accounting",
     "BuildOptions",
     "Component",
@@ -212,31 +209,13 @@ class Representation(Component):
         return {}
 
 
-Builder = Callable[[Job, BuildOptions], Sequence[Component]]
-
-#: job section -> builder of its stages, in pipeline order
-STAGE_BUILDERS: dict[str, str] = {
-    "calibration": "hitprep.stages.km3net:build_stages",
-    "barrel": "hitprep.stages.barrel:build_stages",
-    "trigger": "hitprep.stages.trigger:build_stages",
-    "wcsim_hits": "hitprep.stages.wcsim_hits:build_stages",
-    "wcsim_truth": "hitprep.stages.wcsim_truth:build_stages",
-}
-#: job section -> builder of its representations
-REPRESENTATION_BUILDERS: dict[str, str] = {
-    "images": "hitprep.representations.image:build_representations",
-    "graph": "hitprep.representations.graph:build_representations",
-    "ldmx_images": "hitprep.representations.ldmx:build_representations",
-    "labels": "hitprep.labels:build_representations",
-    "watchmal": "hitprep.representations.watchmal:build_representations",
-    "pmt_grid": "hitprep.representations.pmt_grid:build_representations",
-}
-
-
-def _build(target: str, job: Job, options: BuildOptions) -> list[Any]:
-    module, _, name = target.partition(":")
-    builder: Builder = getattr(importlib.import_module(module), name)
-    return list(builder(job, options))
+def _build(job: Job, options: BuildOptions, kind: str) -> list[Any]:
+    """The components of ``kind`` the job's sections build, in section order."""
+    out: list[Any] = []
+    for entry in SECTIONS.of_kind(kind):
+        if job.get(entry.name) is not None:
+            out += entry.builder()(job, options)
+    return out
 
 
 class Pipeline:
@@ -245,19 +224,13 @@ class Pipeline:
     def __init__(self, job: Job, options: BuildOptions | None = None) -> None:
         opts = options or BuildOptions()
         self.job = job
-        self.stages: list[Stage] = []
-        self.representations: list[Representation] = []
-        for section, target in STAGE_BUILDERS.items():
-            if job.get(section) is not None:
-                self.stages += _build(target, job, opts)
-        for section, target in REPRESENTATION_BUILDERS.items():
-            if job.get(section) is not None:
-                self.representations += _build(target, job, opts)
+        self.stages: list[Stage] = _build(job, opts, "stage")
+        self.representations: list[Representation] = _build(job, opts, "representation")
         for i, stage in enumerate(self.stages):
             later = [*self.stages[i + 1 :], *self.representations]
             stage.restrict(set().union(*(c.required for c in later)))
         if not self.representations:
-            sections = ", ".join(REPRESENTATION_BUILDERS)
+            sections = ", ".join(e.name for e in SECTIONS.of_kind("representation"))
             msg = f"{job.origin or 'job'}: nothing to write; add one of: {sections}"
             raise ConfigError(msg)
         self.accounting = Accounting()

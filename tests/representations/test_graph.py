@@ -181,7 +181,7 @@ def test_unknown_feature_lists_the_fields_that_exist(
     ("override", "words"),
     [
         ("graph.fixed_length=true", ["fixed_length", "max_n_hits"]),
-        ('graph.layout="pyg"', ["layout", "hitprep, orcasong"]),
+        ('graph.layout="pyg"', ["layout", "'hitprep' or 'orcasong'"]),
         ('graph.dtype="float64"', ["dtype", "orcasong"]),  # with the orcasong layout below
         ('graph.truncation="largest"', ["truncation_field"]),
         ("graph.time_window=[10, -10]", ["time_window"]),

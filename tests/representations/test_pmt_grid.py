@@ -12,11 +12,12 @@ import pytest
 from hitprep.config import load_job
 from hitprep.detectors.wcsim_geometry import TankGeometry, read_geometry
 from hitprep.errors import ConfigError
+from hitprep.jobmodel import validate
 from hitprep.representations.pmt_grid import (
     GridMap,
+    PmtGridSection,
     barrel_map,
     cap_map,
-    check_section,
     fill_images,
     grid_maps,
     mpmt_map,
@@ -93,9 +94,11 @@ def test_fill_images_sums_charge_and_takes_first_time() -> None:
 
 
 def test_section_validation() -> None:
-    with pytest.raises(ConfigError, match="regions: choose distinct values"):
+    with pytest.raises(ConfigError, match=r"^g\.regions\[1\]: expected one of 'barrel', 'top'"):
         check_section("g", {"regions": ["barrel", "side"]})
-    with pytest.raises(ConfigError, match=r"barrel_shape: expected \[rows, columns\]"):
+    with pytest.raises(ConfigError, match=r"^g\.regions: choose distinct values"):
+        check_section("g", {"regions": ["barrel", "barrel"]})
+    with pytest.raises(ConfigError, match=r"^g\.barrel_shape: expected \[rows, columns\]"):
         check_section("g", {"barrel_shape": [10]})
 
 
@@ -137,3 +140,7 @@ def test_grid_preset_on_toy(tmp_path: Path) -> None:
         assert len(np.unique(positions, axis=0)) == len(positions)
         assert f["pmt_grid/barrel_pixel"].attrs["shape"].tolist() == [tank.rows, tank.columns]
     assert read_geometry(out).num_pmts == tank.geometry.num_pmts  # the grid file holds the tank
+
+
+def check_section(where: str, table: dict[str, object]) -> PmtGridSection:
+    return validate(PmtGridSection, where, table)

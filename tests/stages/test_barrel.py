@@ -115,9 +115,9 @@ def test_unmatched_skip_hits_is_counted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("table", "match"),
     [
-        ({"on_unmatched": "ignore"}, "fail, skip_hits, skip_event"),
+        ({"on_unmatched": "ignore"}, "on_unmatched: expected one of 'fail', 'skip_hits' or"),
         ({"volumes": [8, 8]}, "distinct volume ids"),
-        ({"volumes": ["8"]}, "integer volume ids"),
+        ({"volumes": ["8"]}, r"\[barrel\].volumes\[0\]: expected int, got '8'"),
         ({"layers_per_volume": 0}, "layers_per_volume must be >= 1"),
     ],
 )

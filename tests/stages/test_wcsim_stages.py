@@ -11,6 +11,7 @@ import pytest
 
 from hitprep.errors import ConfigError
 from hitprep.events import jagged_from_flat, make_batch, offsets_from_counts
+from hitprep.jobmodel import validate
 from hitprep.pipeline import Accounting, Context
 from hitprep.sources.wcsim import WCSimSource
 from hitprep.sources.wcsim_dump import WCSimH5Source
@@ -89,28 +90,29 @@ def test_trigger_info_shift() -> None:
 
 
 def test_section_validation() -> None:
-    assert wcsim_hits.check_section("j", {})["types"] == [0]
-    with pytest.raises(ConfigError, match="time_shift: expected one of"):
-        wcsim_hits.check_section("j", {"time_shift": "sometimes"})
-    with pytest.raises(ConfigError, match="true hits carry absolute times"):
-        wcsim_hits.check_section("j", {"hits": "true", "time_shift": "trigger_time"})
-    with pytest.raises(ConfigError, match="types: expected a non-empty list"):
-        wcsim_hits.check_section("j", {"types": []})
-    sec = wcsim_truth.check_section("j", {"labels": {"-13": 5, "11": 1}})
-    assert sec["labels"] == {-13: 5, 11: 1}
+    hits_section = wcsim_hits.WcsimHitsSection
+    assert validate(hits_section, "j", {}).types == (0,)
+    with pytest.raises(ConfigError, match=r"^j\.time_shift: expected one of"):
+        validate(hits_section, "j", {"time_shift": "sometimes"})
+    with pytest.raises(ConfigError, match=r"^j\.time_shift: true hits carry absolute times"):
+        validate(hits_section, "j", {"hits": "true", "time_shift": "trigger_time"})
+    with pytest.raises(ConfigError, match=r"^j\.types: expected a non-empty list"):
+        validate(hits_section, "j", {"types": []})
+    sec = validate(wcsim_truth.WcsimTruthSection, "j", {"labels": {"-13": 5, "11": 1}})
+    assert sec.labels == {-13: 5, 11: 1}
     with pytest.raises(ConfigError, match="keys must be PDG codes"):
-        wcsim_truth.check_section("j", {"labels": {"mu": 1}})
+        validate(wcsim_truth.WcsimTruthSection, "j", {"labels": {"mu": 1}})
     with pytest.raises(ConfigError, match="match: expected"):
-        wcsim_truth.check_section("j", {"match": "fuzzy"})
+        validate(wcsim_truth.WcsimTruthSection, "j", {"match": "fuzzy"})
 
 
 def test_labels_exact_and_absolute() -> None:
     pid = np.array([22, 11, -11, 13, -13, 211, 0])
-    absolute = TruthStage(wcsim_truth.check_section("j", {}))
+    absolute = TruthStage(validate(wcsim_truth.WcsimTruthSection, "j", {}))
     assert absolute.label(pid).tolist() == [0, 1, 1, 2, 2, -1, -1]
-    exact = TruthStage(wcsim_truth.check_section("j", {"match": "exact"}))
+    exact = TruthStage(validate(wcsim_truth.WcsimTruthSection, "j", {"match": "exact"}))
     assert exact.label(pid).tolist() == [0, 1, -1, 2, -1, -1, -1]
-    empty = TruthStage(wcsim_truth.check_section("j", {"labels": {}}))
+    empty = TruthStage(validate(wcsim_truth.WcsimTruthSection, "j", {"labels": {}}))
     assert empty.label(pid).tolist() == [-1] * 7
 
 
@@ -144,7 +146,9 @@ def _track(
 
 def test_veto_veto2_contained() -> None:
     """Tank radius 100, half-height 100, axis y; stop points inside or out."""
-    sec = wcsim_truth.check_section("j", {"radius": 100.0, "half_height": 100.0, "axis": "y"})
+    sec = validate(
+        wcsim_truth.WcsimTruthSection, "j", {"radius": 100.0, "half_height": 100.0, "axis": "y"}
+    )
     stage = TruthStage(sec)
     far = (0.0, 0.0, 150.0)  # outside the radius, 150 cm from the start
     up = (0.0, 150.0, 0.0)  # outside the half-height
@@ -170,7 +174,7 @@ def test_veto_veto2_contained() -> None:
 
 
 def test_tank_needed_without_geometry(tmp_path: Path) -> None:
-    stage = TruthStage(wcsim_truth.check_section("j", {}))
+    stage = TruthStage(validate(wcsim_truth.WcsimTruthSection, "j", {}))
     tracks = _tracks([[_track(13, 500.0, (0.0, 0.0, 0.0))]])
     with pytest.raises(ConfigError, match=r"\[wcsim_truth\] needs the tank.*radius, half_height"):
         stage.vetoes(tracks, 1, str(tmp_path / "missing.npz"))
@@ -218,7 +222,7 @@ def test_truth_on_real_wcsim(shared_data: Path) -> None:
         pytest.skip(f"{path} is absent")
     with WCSimSource(path) as src:
         batch = src.read(0, 10, fields=[f for f in src.fields() if f.startswith("tracks.")])
-    out = TruthStage(wcsim_truth.check_section("j", {}))(batch, _ctx(str(path)))
+    out = TruthStage(validate(wcsim_truth.WcsimTruthSection, "j", {}))(batch, _ctx(str(path)))
     assert out["pid"].tolist() == [-13] * 10
     assert out["label"].tolist() == [2] * 10
     np.testing.assert_allclose(out["energy"], 1105.6583, atol=1e-3)
@@ -227,7 +231,9 @@ def test_truth_on_real_wcsim(shared_data: Path) -> None:
     # the 1 GeV muons stop ~4.7 m from the centre of a 37 m x 60 m tank; decay products too
     assert not ak.any(out["veto"])
     assert ak.all(out["fully_contained"])
-    tight = wcsim_truth.check_section("j", {"radius": 30.0, "half_height": 3000.0, "axis": "z"})
+    tight = validate(
+        wcsim_truth.WcsimTruthSection, "j", {"radius": 30.0, "half_height": 3000.0, "axis": "z"}
+    )
     flagged = TruthStage(tight)(batch, _ctx(str(path)))
 
     def counts(t: dict[str, Any]) -> bool:
@@ -247,7 +253,7 @@ def test_toy_truth_from_tracks_matches_dump(tmp_path: Path) -> None:
     derived = primaries_from_tracks(batch["tracks"])
     for name, values in derived.items():
         np.testing.assert_allclose(values, batch[name].to_numpy(), rtol=1e-5, atol=1e-3)
-    out = TruthStage(wcsim_truth.check_section("j", {}))(batch, _ctx(str(path)))
+    out = TruthStage(validate(wcsim_truth.WcsimTruthSection, "j", {}))(batch, _ctx(str(path)))
     label = out["label"].to_numpy()
     pid = batch["pid"].to_numpy()
     assert np.array_equal(label, np.select([pid == 22, pid == 11, pid == 13], [0, 1, 2], -1))

@@ -34,23 +34,24 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
-from hitprep.config import Job
+from hitprep.config import Job, check_memory
 from hitprep.errors import ConfigError
 from hitprep.events import counts, event_index, flat_column, offsets_from_counts
+from hitprep.jobmodel import JobSection
 from hitprep.layout import Entry, jagged
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.representations.edges import compute_edges, scaled_points
-from hitprep.representations.graph_spec import GraphSpec, check_graph_section
+from hitprep.representations.graph_spec import GraphSection, GraphSpec
 from hitprep.representations.nodes import pad_nodes, random_keys, truncate
 from hitprep.sinks.hdf5 import HDF5Sink
 
 __all__ = [
     "INDICES_DTYPE",
+    "JOB_SECTIONS",
     "GraphChunk",
     "GraphRepresentation",
     "GraphSpec",
     "build_representations",
-    "check_graph_section",
     "make_graphs",
     "pad_nodes",
     "random_keys",
@@ -299,7 +300,7 @@ def build_representations(job: Job, options: BuildOptions) -> list[GraphRepresen
     Raises:
         ConfigError: ``graph.name`` is also the name of an image, ``y`` or ``event_info``.
     """
-    spec = GraphSpec.from_table("[graph]", job.get("graph"))
+    spec = job.get("graph").spec
     taken = {"y", "event_info", *(image.name for image in job.get("images") or ())}
     if spec.name in taken:
         msg = (
@@ -310,3 +311,23 @@ def build_representations(job: Job, options: BuildOptions) -> list[GraphRepresen
     calibration = job.get("calibration") or {}
     calibrated = bool(options.detx or calibration.get("detx"))
     return [GraphRepresentation(spec, calibrated=calibrated)]
+
+
+def check_padded_size(where: str, graph: GraphSection, step: int) -> None:
+    """A chunk of ``step`` fixed-length graphs fits in memory (else the size it would take)."""
+    if graph.fixed_length and graph.max_n_hits:
+        row = len(graph.features) * np.dtype(graph.dtype).itemsize + 1  # + mask
+        what = f"a chunk of {step} events of {graph.max_n_hits:,} padded nodes"
+        check_memory(f"{where}.max_n_hits", graph.max_n_hits * row * step, what=what)
+
+
+JOB_SECTIONS = (
+    JobSection(
+        "graph",
+        GraphSection,
+        60,
+        kind="representation",
+        build=build_representations,
+        fits=check_padded_size,
+    ),
+)

@@ -1,4 +1,4 @@
-"""The ``[graph]`` job section: :class:`GraphSpec` and its validation.
+"""The ``[graph]`` job section (:class:`GraphSection`) and the :class:`GraphSpec` it makes.
 
 See :mod:`hitprep.representations.graph` for what each option does.
 """
@@ -6,46 +6,20 @@ See :mod:`hitprep.representations.graph` for what each option does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import PrivateAttr, model_validator
 
-from hitprep.config import Schema, check_keys
 from hitprep.errors import ConfigError
+from hitprep.jobmodel import Section
 from hitprep.representations.edges import EdgeSpec
 
-__all__ = ["LAYOUTS", "ORDERS", "TRUNCATIONS", "GraphSpec", "check_graph_section"]
+__all__ = ["LAYOUTS", "ORDERS", "TRUNCATIONS", "GraphEdgesSection", "GraphSection", "GraphSpec"]
 
 LAYOUTS = ("hitprep", "orcasong")
 TRUNCATIONS = ("random", "earliest", "largest")
 ORDERS = ("file", "time")
-
-_SCHEMA: Schema = {
-    "name": (str, "x"),
-    "collection": (str, "hits"),
-    "features": (list, None),
-    "dtype": (str, "float32"),
-    "layout": (str, "hitprep"),
-    "fixed_length": (bool, False),
-    "max_n_hits": (int, 0),
-    "truncation": (str, "random"),
-    "truncation_field": (str, ""),
-    "seed": (int, 42),
-    "order": (str, "file"),
-    "time_field": (str, "time"),
-    "time_window": (list, []),
-    "only_triggered": (bool, False),
-    "triggered_field": (str, "triggered"),
-    "edges": (dict, {}),
-}
-_EDGE_SCHEMA: Schema = {
-    "kind": (str, None),
-    "features": (list, ["pos_x", "pos_y", "pos_z"]),
-    "scale": (list, []),
-    "k": (int, 0),
-    "radius": (float, 0.0),
-    "max_neighbours": (int, 32),
-}
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -138,75 +112,117 @@ class GraphSpec:
             names += self.edges.features
         return list(dict.fromkeys(names))
 
-    @classmethod
-    def from_table(cls, where: str, table: dict[str, Any]) -> GraphSpec:
-        """Spec from a ``[graph]`` table (validated by :func:`check_graph_section`)."""
-        try:
-            return cls._from_table(check_keys(where, table, _SCHEMA))
-        except ConfigError as err:
-            text = str(err)
-            msg = text if text.startswith(where) else f"{where}.{text}"
-            raise ConfigError(msg) from None
 
-    @classmethod
-    def _from_table(cls, t: dict[str, Any]) -> GraphSpec:
-        window = t["time_window"]
-        if window and (
-            len(window) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in window)
-        ):
-            msg = f"time_window: expected [start, stop] in ns, got {window!r}"
-            raise ConfigError(msg)
-        edges = None
-        if t["edges"]:
-            e = check_keys("edges", t["edges"], _EDGE_SCHEMA)
-            feats = _names("edges.features", e["features"])
-            scale = e["scale"] or [1.0] * len(feats)
-            if not all(isinstance(s, int | float) and not isinstance(s, bool) for s in scale):
-                msg = f"edges.scale: expected numbers, got {scale!r}"
-                raise ConfigError(msg)
-            edges = EdgeSpec(
-                e["kind"],
-                feats,
-                tuple(float(s) for s in scale),
-                k=e["k"],
-                radius=e["radius"],
-                max_neighbours=e["max_neighbours"],
-            )
-        return cls(
-            features=_names("features", t["features"]),
-            name=t["name"],
-            collection=t["collection"],
-            dtype=t["dtype"],
-            layout=t["layout"],
-            fixed_length=t["fixed_length"],
-            max_n_hits=t["max_n_hits"] if "max_n_hits" in t and t["max_n_hits"] != 0 else None,
-            truncation=t["truncation"],
-            truncation_field=t["truncation_field"] or None,
-            seed=t["seed"],
-            order=t["order"],
-            time_field=t["time_field"],
-            time_window=(float(window[0]), float(window[1])) if window else None,
-            only_triggered=t["only_triggered"],
-            triggered_field=t["triggered_field"],
-            edges=edges,
+class GraphEdgesSection(Section):
+    """``[graph.edges]``: edges computed when converting (none without this table)."""
+
+    kind: Literal["knn", "radius"]
+    """"knn": the k nearest other nodes; "radius": every other node within radius."""
+    features: tuple[str, ...] = ("pos_x", "pos_y", "pos_z")
+    """Node fields spanning the space distances are measured in."""
+    scale: tuple[float, ...] = ()
+    """Factor per feature (e.g. 0.2 m/ns for time); [] is 1 for each."""
+    k: int = 0
+    """knn: neighbours per node (fewer when an event has fewer nodes)."""
+    radius: float = 0.0
+    """radius: inclusive distance."""
+    max_neighbours: int = 32
+    """radius: at most this many nearest neighbours per node (as PyG's max_num_neighbors)."""
+
+    def spec(self) -> EdgeSpec:
+        """The edges to compute (checked)."""
+        features = _names("edges.features", self.features)
+        scale = self.scale or (1.0,) * len(features)
+        return EdgeSpec(
+            self.kind,
+            features,
+            scale,
+            k=self.k,
+            radius=self.radius,
+            max_neighbours=self.max_neighbours,
         )
 
 
-def check_graph_section(where: str, value: Any) -> dict[str, Any]:
-    """Validator of the ``[graph]`` job section (registered in ``config.SECTIONS``).
+class GraphSection(Section):
+    """``[graph]``: one graph per event, its nodes the hits of a collection."""
 
-    ``max_n_hits`` left out (or 0 in the validated table) keeps every hit; given, it
-    must be positive.
-    """
-    if isinstance(value, dict) and "max_n_hits" in value:
-        n = value["max_n_hits"]
-        if isinstance(n, int) and not isinstance(n, bool) and n <= 0:
+    name: str = "x"
+    """Output dataset (group) name."""
+    collection: str = "hits"
+    """The hit collection whose hits are the nodes."""
+    features: tuple[str, ...]
+    """Node features: fields of the collection, in column order."""
+    dtype: str = "float32"
+    """Node feature dtype (a float type; the orcasong layout is float32)."""
+    layout: Literal["hitprep", "orcasong"] = "hitprep"
+    """hitprep: jagged nodes (flat rows + per-event offsets); orcasong: OrcaSong's padded
+    x with a hit mask column."""
+    fixed_length: bool = False
+    """Pad (or truncate) every graph to max_n_hits nodes."""
+    max_n_hits: int | None = None
+    """At most this many nodes per graph (not set: keep every hit)."""
+    truncation: Literal["random", "earliest", "largest"] = "random"
+    """Which hits stay when an event has more than max_n_hits: a random subset (seeded),
+    the earliest, or those with the largest truncation_field."""
+    truncation_field: str = ""
+    """truncation = "largest": the field ranked (e.g. "tot")."""
+    seed: int = 42
+    """Seed of the random truncation (per event, reproducible)."""
+    order: Literal["file", "time"] = "file"
+    """Node order: as in the file, or by time_field."""
+    time_field: str = "time"
+    """The hits' time field (order, time_window, earliest truncation)."""
+    time_window: tuple[float, ...] = ()
+    """[start, stop] in ns: keep hits with start <= time <= stop ([]: all)."""
+    only_triggered: bool = False
+    """Keep only triggered hits (triggered_field true)."""
+    triggered_field: str = "triggered"
+    """The hits' trigger flag field."""
+    edges: GraphEdgesSection | None = None
+    """Edges computed when converting (none without this table)."""
+
+    _spec: GraphSpec | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _checked(self) -> GraphSection:
+        if self.max_n_hits is not None and self.max_n_hits <= 0:
             msg = (
-                f"{where}.max_n_hits: must be a positive number of hits, got {n}"
+                f"max_n_hits: must be a positive number of hits, got {self.max_n_hits}"
                 " (leave it out to keep every hit)"
             )
-            raise ConfigError(msg)
-    table = check_keys(where, value, _SCHEMA)
-    GraphSpec.from_table(where, table)
-    return table
+            raise ValueError(msg)
+        if self.time_window and len(self.time_window) != 2:
+            msg = f"time_window: expected [start, stop] in ns, got {list(self.time_window)}"
+            raise ValueError(msg)
+        self._spec = GraphSpec(
+            features=_names("features", self.features),
+            name=self.name,
+            collection=self.collection,
+            dtype=self.dtype,
+            layout=self.layout,
+            fixed_length=self.fixed_length,
+            max_n_hits=self.max_n_hits,
+            truncation=self.truncation,
+            truncation_field=self.truncation_field or None,
+            seed=self.seed,
+            order=self.order,
+            time_field=self.time_field,
+            time_window=(self.time_window[0], self.time_window[1]) if self.time_window else None,
+            only_triggered=self.only_triggered,
+            triggered_field=self.triggered_field,
+            edges=self.edges.spec() if self.edges is not None else None,
+        )
+        return self
+
+    @property
+    def spec(self) -> GraphSpec:
+        """The graph to build (checked when the section was validated)."""
+        assert self._spec is not None  # set by the validator
+        return self._spec
+
+    def plain(self) -> dict[str, Any]:
+        """As recorded in outputs (no max_n_hits: ``0``, no edges: ``{}``)."""
+        out = super().plain()
+        out["max_n_hits"] = out["max_n_hits"] or 0
+        out["edges"] = out["edges"] or {}
+        return out

@@ -17,17 +17,21 @@ import awkward as ak
 import numpy as np
 import numpy.typing as npt
 
-from hitprep.config import Job
-from hitprep.errors import CountOverflowError
+from hitprep.config import Job, check_memory
+from hitprep.errors import ConfigError, CountOverflowError
 from hitprep.events import counts, event_index, flat_column
+from hitprep.jobmodel import JobSection, validate_list
 from hitprep.layout import Entry, summary
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.representations.binning import bin_index, check_edges
+from hitprep.representations.image_section import ImageSection
 from hitprep.sinks.hdf5 import HDF5Sink
 
 __all__ = [
+    "JOB_SECTIONS",
     "BinStats",
     "ImageRepresentation",
+    "ImageSection",
     "ImageSpec",
     "build_representations",
     "make_images",
@@ -256,3 +260,36 @@ def build_representations(job: Job, options: BuildOptions) -> list[ImageRepresen
         )
         for im in job.get("images")
     ]
+
+
+def check_images(where: str, value: object) -> tuple[ImageSection, ...]:
+    """Validate ``[[images]]``: each table, and names that differ."""
+    images = validate_list(ImageSection, where, value)
+    names = [im.name for im in images]
+    if len(set(names)) != len(names):
+        msg = f"{where}: image names must differ, got {names}"
+        raise ConfigError(msg)
+    return images
+
+
+def check_chunks(where: str, images: tuple[ImageSection, ...], step: int) -> None:
+    """A chunk of ``step`` events of each image fits in memory (else the size it would take)."""
+    for i, image in enumerate(images):
+        cells = float(np.prod([len(edges) - 1 for _, edges in image.axes], dtype=np.float64))
+        itemsize = np.dtype(image.dtype or ("float32" if image.weights else "uint16")).itemsize
+        what = f"a chunk of {step} events of image {image.name!r} ({cells:,.0f} bins each)"
+        check_memory(f"{where} #{i + 1}", cells * itemsize * step, what=what)
+
+
+JOB_SECTIONS = (
+    JobSection(
+        "images",
+        ImageSection,
+        50,
+        kind="representation",
+        build=build_representations,
+        array=True,
+        check=check_images,
+        fits=check_chunks,
+    ),
+)

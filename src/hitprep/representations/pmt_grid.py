@@ -30,13 +30,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import awkward as ak
 import numpy as np
 import numpy.typing as npt
+from pydantic import model_validator
 
-from hitprep.config import Job, check_keys
+from hitprep.config import Job
 from hitprep.detectors.wcsim_geometry import (
     BARREL,
     BOTTOM,
@@ -47,19 +48,20 @@ from hitprep.detectors.wcsim_geometry import (
 )
 from hitprep.errors import ConfigError
 from hitprep.events import counts, event_index, flat_column
+from hitprep.jobmodel import JobSection, Section
 from hitprep.layout import Entry, side
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.sinks.hdf5 import HDF5Sink
 
 __all__ = [
+    "JOB_SECTIONS",
     "REGIONS",
-    "SCHEMA",
     "GridMap",
     "PmtGridRepresentation",
+    "PmtGridSection",
     "barrel_map",
     "build_representations",
     "cap_map",
-    "check_section",
     "fill_images",
     "grid_maps",
     "mpmt_map",
@@ -67,15 +69,6 @@ __all__ = [
 
 REGIONS = ("barrel", "top", "bottom", "mpmt")
 CHANNELS = ("charge", "time")
-SCHEMA: dict[str, tuple[Any, Any]] = {
-    "regions": (list, ["barrel", "top", "bottom"]),
-    "channels": (list, ["charge", "time"]),
-    "axis": (str, "auto"),
-    "geometry": (str, ""),
-    "barrel_shape": (list, []),
-    "cap_size": (int, 0),
-    "pmts_per_module": (int, 19),
-}
 _I = npt.NDArray[np.int64]
 
 
@@ -104,25 +97,41 @@ class GridMap:
             raise ConfigError(msg)
 
 
-def check_section(where: str, value: Any) -> dict[str, Any]:
-    """Validate a ``[pmt_grid]`` table."""
-    out = check_keys(where, value, SCHEMA)
-    for key, allowed in (("regions", REGIONS), ("channels", CHANNELS)):
-        bad = [v for v in out[key] if v not in allowed]
-        if bad or not out[key] or len(set(out[key])) != len(out[key]):
-            msg = f"{where}.{key}: choose distinct values from {', '.join(allowed)}, got {out[key]}"
-            raise ConfigError(msg)
-    shape = out["barrel_shape"]
-    if shape and not (
-        len(shape) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
-    ):
-        msg = f"{where}.barrel_shape: expected [rows, columns] of positive integers, got {shape}"
-        raise ConfigError(msg)
-    if out["cap_size"] < 0 or out["pmts_per_module"] < 1:
-        msg = f"{where}: cap_size must be >= 0 and pmts_per_module >= 1"
-        raise ConfigError(msg)
-    return out
+class PmtGridSection(Section):
+    """``[pmt_grid]``: per-event images of PMT charge and time on 2-d grids of the tank."""
+
+    regions: tuple[Literal["barrel", "top", "bottom", "mpmt"], ...] = ("barrel", "top", "bottom")
+    """The grids written (one dataset each): the unrolled barrel, the end caps, or mPMT
+    modules."""
+    channels: tuple[Literal["charge", "time"], ...] = ("charge", "time")
+    """Image channels, in order."""
+    axis: str = "auto"
+    """The tank's axis, x, y or z ("auto": from the geometry)."""
+    geometry: str = ""
+    """File to read the PMT positions from ("": the input itself)."""
+    barrel_shape: tuple[int, ...] = ()
+    """Barrel grid [rows, columns] ([]: one pixel per PMT position)."""
+    cap_size: int = 0
+    """End-cap grid side (0: from the PMT spacing)."""
+    pmts_per_module: int = 19
+    """mPMT: PMTs per module."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PmtGridSection:
+        for key in ("regions", "channels"):
+            values = getattr(self, key)
+            if not values or len(set(values)) != len(values):
+                allowed = REGIONS if key == "regions" else CHANNELS
+                msg = f"{key}: choose distinct values from {', '.join(allowed)}, got {list(values)}"
+                raise ValueError(msg)
+        shape = self.barrel_shape
+        if shape and not (len(shape) == 2 and all(v > 0 for v in shape)):
+            msg = f"barrel_shape: expected [rows, columns] of positive integers, got {list(shape)}"
+            raise ValueError(msg)
+        if self.cap_size < 0 or self.pmts_per_module < 1:
+            msg = "cap_size must be >= 0 and pmts_per_module >= 1"
+            raise ValueError(msg)
+        return self
 
 
 def _tolerance(geo: TankGeometry) -> float:
@@ -186,16 +195,16 @@ def mpmt_map(geo: TankGeometry, *, per_module: int = 19) -> GridMap:
     return GridMap("mpmt", (modules, per_module), np.arange(geo.num_pmts, dtype=np.int64))
 
 
-def grid_maps(geo: TankGeometry, section: dict[str, Any]) -> dict[str, GridMap]:
+def grid_maps(geo: TankGeometry, section: PmtGridSection) -> dict[str, GridMap]:
     """The checked maps of every configured region."""
     maps: dict[str, GridMap] = {}
-    for region in section["regions"]:
+    for region in section.regions:
         if region == "barrel":
-            m = barrel_map(geo, section["axis"], shape=section["barrel_shape"])
+            m = barrel_map(geo, section.axis, shape=section.barrel_shape)
         elif region == "mpmt":
-            m = mpmt_map(geo, per_module=section["pmts_per_module"])
+            m = mpmt_map(geo, per_module=section.pmts_per_module)
         else:
-            m = cap_map(geo, region, section["axis"], size=section["cap_size"])
+            m = cap_map(geo, region, section.axis, size=section.cap_size)
         m.check()
         maps[region] = m
     return maps
@@ -235,16 +244,16 @@ def fill_images(
 class PmtGridRepresentation(Representation):
     """Images of collection ``hits`` (``pmt``, ``charge``, ``time``) on PMT grids."""
 
-    def __init__(self, section: dict[str, Any]) -> None:
+    def __init__(self, section: PmtGridSection) -> None:
         self.section = section
-        self.channels = tuple(section["channels"])
+        self.channels: tuple[str, ...] = tuple(section.channels)
         self.required = frozenset({"hits.pmt", *(f"hits.{c}" for c in self.channels)})
         self.missing_hint = "add a [wcsim_hits] section (true hits have no charge)"
         self.geometry: TankGeometry | None = None
         self.maps: dict[str, GridMap] = {}
 
     def _maps(self, source: str) -> dict[str, GridMap]:
-        geo = read_geometry(self.section["geometry"] or source)
+        geo = read_geometry(self.section.geometry or source)
         if self.geometry is None:
             self.geometry, self.maps = geo, grid_maps(geo, self.section)
         elif geo.num_pmts != self.geometry.num_pmts or not np.allclose(
@@ -279,7 +288,7 @@ class PmtGridRepresentation(Representation):
         from hitprep.watchmal_files import event_display_positions
 
         # every PMT on its own pixel of the whole-detector image WatChMaL's CNN reads
-        rc = event_display_positions(self.geometry, self.section["axis"])
+        rc = event_display_positions(self.geometry, self.section.axis)
         sink.write("pmt_image_positions", rc)
         for key, value in self.geometry.to_arrays().items():
             sink.write(f"geometry/{key}", value)
@@ -294,7 +303,7 @@ class PmtGridRepresentation(Representation):
         shapes = {r: m.shape for r, m in self.maps.items()}
         return {
             r: np.zeros((0, *shapes.get(r, (0, 0)), len(self.channels)), np.float32)
-            for r in self.section["regions"]
+            for r in self.section.regions
         }
 
 
@@ -305,3 +314,8 @@ def build_representations(job: Job, options: BuildOptions) -> Sequence[Represent
         msg = f"{job.origin or 'job'}: [pmt_grid] images hits; add a [wcsim_hits] section"
         raise ConfigError(msg)
     return [PmtGridRepresentation(job.get("pmt_grid"))]
+
+
+JOB_SECTIONS = (
+    JobSection("pmt_grid", PmtGridSection, 150, kind="representation", build=build_representations),
+)

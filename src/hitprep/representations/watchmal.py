@@ -36,28 +36,29 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import awkward as ak
 import h5py
 import numpy as np
 import numpy.typing as npt
 
-from hitprep.config import Job, check_keys
+from hitprep.config import Job
 from hitprep.errors import ConfigError
 from hitprep.events import counts, event_column, flat_column, offsets_from_counts
+from hitprep.jobmodel import JobSection, Section
 from hitprep.layout import Entry, jagged
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.sinks.hdf5 import HDF5Sink
 from hitprep.sinks.raw import ContiguousWriter
 
-__all__ = ["SCHEMA", "WatchmalRepresentation", "build_representations", "check_section"]
+__all__ = [
+    "JOB_SECTIONS",
+    "WatchmalRepresentation",
+    "WatchmalSection",
+    "build_representations",
+]
 
-SCHEMA: dict[str, tuple[Any, Any]] = {
-    "layout": (str, "contiguous"),
-    "hits": (bool, True),
-    "side_files": (bool, False),  # convert writes WatChMaL's npz side files (watchmal_files)
-}
 _LAYOUTS = ("contiguous", "compressed")
 _STR = h5py.string_dtype()
 _BLOCK = 1 << 22  # hits copied per step from the spool into the output
@@ -66,13 +67,16 @@ _TRUTH = ["label", "veto", "veto2", "fully_contained", "energy", "polar", "azimu
 _TRUTH += [f"position_{c}" for c in "xyz"]
 
 
-def check_section(where: str, value: Any) -> dict[str, Any]:
-    """Validate a ``[watchmal]`` table."""
-    out = check_keys(where, value, SCHEMA)
-    if out["layout"] not in _LAYOUTS:
-        msg = f"{where}.layout: expected one of {', '.join(_LAYOUTS)}, got {out['layout']!r}"
-        raise ConfigError(msg)
-    return out
+class WatchmalSection(Section):
+    """``[watchmal]``: the HDF5 file WatChMaL's datasets read."""
+
+    layout: Literal["contiguous", "compressed"] = "contiguous"
+    """Hit datasets: one contiguous array each (WatChMaL's own layout, read by slicing), or
+    chunked and compressed."""
+    hits: bool = True
+    """Write the hits (hit_pmt, hit_time, hit_charge) of the [wcsim_hits] selection."""
+    side_files: bool = False
+    """convert also writes WatChMaL's .npz side files (index splits, geometry)."""
 
 
 def event_arrays(batch: ak.Array, ctx: Context) -> dict[str, npt.NDArray[Any]]:
@@ -235,13 +239,20 @@ class WatchmalRepresentation(Representation):
 def build_representations(job: Job, options: BuildOptions) -> Sequence[Representation]:
     """The WatChMaL representation of a job with a ``[watchmal]`` section."""
     del options
-    sec = job.get("watchmal")
+    sec: WatchmalSection = job.get("watchmal")
     hits_section = job.get("wcsim_hits")
-    if sec["hits"] and hits_section is None:
+    if sec.hits and hits_section is None:
         msg = f"{job.origin or 'job'}: [watchmal] writes hits; add a [wcsim_hits] section"
         raise ConfigError(msg)
     if job.get("wcsim_truth") is None:
         msg = f"{job.origin or 'job'}: [watchmal] needs the truth; add a [wcsim_truth] section"
         raise ConfigError(msg)
-    kind = hits_section["hits"] if sec["hits"] else None
-    return [WatchmalRepresentation(hits=kind, layout=sec["layout"])]
+    kind = hits_section.hits if sec.hits else None
+    return [WatchmalRepresentation(hits=kind, layout=sec.layout)]
+
+
+JOB_SECTIONS = (
+    JobSection(
+        "watchmal", WatchmalSection, 140, kind="representation", build=build_representations
+    ),
+)

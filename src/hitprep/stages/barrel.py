@@ -30,18 +30,27 @@ Job section::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import awkward as ak
 import numpy as np
 import numpy.typing as npt
+from pydantic import model_validator
 
-from hitprep.config import Job, Schema, check_keys
+from hitprep.config import Job
 from hitprep.errors import ConfigError, FileFormatError
 from hitprep.events import counts, event_index, flat_column, jagged_from_flat, offsets_from_counts
+from hitprep.jobmodel import JobSection, Section
 from hitprep.pipeline import BuildOptions, Context, Stage
 
-__all__ = ["POLICIES", "BarrelSelection", "build_stages", "check_section", "select_barrel"]
+__all__ = [
+    "JOB_SECTIONS",
+    "POLICIES",
+    "BarrelSection",
+    "BarrelSelection",
+    "build_stages",
+    "select_barrel",
+]
 
 #: what to do with hits whose barcode is not a particle of their event
 POLICIES = ("fail", "skip_hits", "skip_event")
@@ -219,25 +228,26 @@ class BarrelSelection(Stage):
         )
 
 
-def check_section(where: str, value: Any) -> dict[str, Any]:
-    """Validate the ``[barrel]`` table."""
-    schema: Schema = {
-        "volumes": (list, [8, 13, 17]),
-        "layers_per_volume": (int, 4),
-        "on_unmatched": (str, "fail"),
-    }
-    table = check_keys(where, value, schema)
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in table["volumes"]):
-        msg = f"{where}.volumes: expected a list of integer volume ids, got {table['volumes']!r}"
-        raise ConfigError(msg)
-    try:
-        BarrelSelection(**table)
-    except ConfigError as err:
-        msg = f"{where}: {err}"
-        raise ConfigError(msg) from err
-    return table
+class BarrelSection(Section):
+    """``[barrel]``: the barrel hits of a tracker, renumbered by layer."""
+
+    volumes: tuple[int, ...] = (8, 13, 17)
+    """Barrel volume ids, renumbered 0, 1, ... in this order (collection barrel<i> each)."""
+    layers_per_volume: int = 4
+    """Layers per volume in the global layer number."""
+    on_unmatched: Literal["fail", "skip_hits", "skip_event"] = "fail"
+    """Hits whose barcode is not a particle of their event: stop, drop the hits, or drop
+    the events."""
+
+    @model_validator(mode="after")
+    def _usable(self) -> BarrelSection:
+        BarrelSelection(**dict(self))  # its checks
+        return self
 
 
 def build_stages(job: Job, options: BuildOptions) -> list[BarrelSelection]:
     """The barrel stage of a job with a ``[barrel]`` section."""
-    return [BarrelSelection(**job.get("barrel"))]
+    return [BarrelSelection(**dict(job.get("barrel")))]
+
+
+JOB_SECTIONS = (JobSection("barrel", BarrelSection, 30, kind="stage", build=build_stages),)

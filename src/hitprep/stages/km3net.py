@@ -11,6 +11,7 @@ import numpy as np
 
 from hitprep.config import Job
 from hitprep.detectors.detx import Detector, read_detx
+from hitprep.jobmodel import JobSection, Section
 from hitprep.pipeline import BuildOptions, Context, Stage
 from hitprep.stages.calibrate import (
     GEOMETRY,
@@ -20,7 +21,21 @@ from hitprep.stages.calibrate import (
     first_triggered_time,
 )
 
-__all__ = ["KM3NeTCalibration", "build_stages"]
+__all__ = ["JOB_SECTIONS", "CalibrationSection", "KM3NeTCalibration", "build_stages"]
+
+
+class CalibrationSection(Section):
+    """``[calibration]``: KM3NeT hit calibration and time centring, in OrcaSong's order."""
+
+    detx: str = ""
+    """Detector file (.detx) giving hits positions, directions and time offsets ("": hits
+    are calibrated already); --detx sets it."""
+    correct_timeslew: bool = True
+    """Subtract the PMT time slewing (by time over threshold) from hit times."""
+    center_time: bool = True
+    """Centre hit times on the event's first triggered hit (events without one are dropped)."""
+    correct_mc_time: bool = True
+    """Shift MC hit and track times into the detector's time frame (mc_t)."""
 
 
 class KM3NeTCalibration(Stage):
@@ -97,14 +112,14 @@ class KM3NeTCalibration(Stage):
 
 def build_stages(job: Job, options: BuildOptions) -> Sequence[Stage]:
     """The calibration stage of a job with a ``[calibration]`` section."""
-    cal = job.get("calibration")
-    detx: str | Path | None = options.detx or cal["detx"] or None
+    cal: CalibrationSection = job.get("calibration")
+    detx: str | Path | None = options.detx or cal.detx or None
     return [
         KM3NeTCalibration(
             _read_in_background(Path(detx)) if detx else None,
-            correct_timeslew=cal["correct_timeslew"],
-            center=cal["center_time"],
-            mc_time=cal["correct_mc_time"],
+            correct_timeslew=cal.correct_timeslew,
+            center=cal.center_time,
+            mc_time=cal.correct_mc_time,
         )
     ]
 
@@ -116,3 +131,8 @@ def _read_in_background(path: Path) -> Future[Detector]:
         return pool.submit(read_detx, path)
     finally:
         pool.shutdown(wait=False)
+
+
+JOB_SECTIONS = (
+    JobSection("calibration", CalibrationSection, 20, kind="stage", build=build_stages),
+)

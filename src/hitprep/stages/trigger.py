@@ -24,21 +24,22 @@ Write the label with ``[labels] extractor = "hitprep.stages.trigger:trigger_labe
 
 from __future__ import annotations
 
-from typing import Any
-
 import awkward as ak
 import numpy as np
 import numpy.typing as npt
+from pydantic import model_validator
 
-from hitprep.config import Job, Schema, check_keys
+from hitprep.config import Job
 from hitprep.errors import ConfigError
 from hitprep.events import counts, event_index, flat_column, offsets_from_counts
+from hitprep.jobmodel import JobSection, Section
 from hitprep.pipeline import BuildOptions, Context, Stage
 
 __all__ = [
+    "JOB_SECTIONS",
     "TriggerLabel",
+    "TriggerSection",
     "build_stages",
-    "check_section",
     "distinct_layers",
     "trigger_decision",
     "trigger_labels",
@@ -140,23 +141,27 @@ def trigger_labels(batch: ak.Array) -> dict[str, npt.NDArray[np.generic]]:
     return out
 
 
-def check_section(where: str, value: Any) -> dict[str, Any]:
-    """Validate the ``[trigger]`` table."""
-    schema: Schema = {
-        "tracks": (int, 3),
-        "pt": (float, 2.0),
-        "layers": (int, 7),
-        "collection": (str, "barrel"),
-    }
-    table = check_keys(where, value, schema)
-    try:
-        TriggerLabel(**table)
-    except ConfigError as err:
-        msg = f"{where}: {err}"
-        raise ConfigError(msg) from err
-    return table
+class TriggerSection(Section):
+    """``[trigger]``: the event passes when enough particles pass pT and layer cuts."""
+
+    tracks: int = 3
+    """Particles that must pass for the event to pass."""
+    pt: float = 2.0
+    """A particle passes above this transverse momentum (GeV) ..."""
+    layers: int = 7
+    """... with hits on at least this many distinct layers."""
+    collection: str = "barrel"
+    """The hit collection with fields layer and particle (made by [barrel])."""
+
+    @model_validator(mode="after")
+    def _usable(self) -> TriggerSection:
+        TriggerLabel(**dict(self))  # its checks
+        return self
 
 
 def build_stages(job: Job, options: BuildOptions) -> list[TriggerLabel]:
     """The trigger stage of a job with a ``[trigger]`` section."""
-    return [TriggerLabel(**job.get("trigger"))]
+    return [TriggerLabel(**dict(job.get("trigger")))]
+
+
+JOB_SECTIONS = (JobSection("trigger", TriggerSection, 40, kind="stage", build=build_stages),)

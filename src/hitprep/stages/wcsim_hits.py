@@ -35,14 +35,14 @@ Example job section::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import awkward as ak
 import numpy as np
 import numpy.typing as npt
+from pydantic import model_validator
 
-from hitprep.config import Job, check_keys
-from hitprep.errors import ConfigError
+from hitprep.config import Job
 from hitprep.events import (
     counts,
     event_index,
@@ -51,41 +51,45 @@ from hitprep.events import (
     offsets_from_counts,
     with_fields,
 )
+from hitprep.jobmodel import JobSection, Section
 from hitprep.pipeline import BuildOptions, Context, Stage
 from hitprep.sources.base import Source
 
-__all__ = ["SCHEMA", "TriggerSelection", "build_stages", "check_section", "select_trigger"]
+__all__ = [
+    "JOB_SECTIONS",
+    "TriggerSelection",
+    "WcsimHitsSection",
+    "build_stages",
+    "select_trigger",
+]
 
-SCHEMA: dict[str, tuple[Any, Any]] = {
-    "hits": (str, "digi"),
-    "types": (list, [0]),
-    "time_shift": (str, "none"),
-    "time_offset": (float, 0.0),
-    "max_time": (float, 0.0),
-}
-_SHIFTS = ("none", "trigger_time", "trigger_info")
 _COLLECTION = {"digi": "digi_hits", "true": "true_hits"}
 NO_TRIGGER = "events without a trigger of the chosen types (kept, no hits)"
 
 
-def check_section(where: str, value: Any) -> dict[str, Any]:
-    """Validate a ``[wcsim_hits]`` table."""
-    out = check_keys(where, value, SCHEMA)
-    if out["hits"] not in _COLLECTION:
-        msg = f"{where}.hits: expected 'digi' or 'true', got {out['hits']!r}"
-        raise ConfigError(msg)
-    if out["time_shift"] not in _SHIFTS:
-        msg = f"{where}.time_shift: expected one of {', '.join(_SHIFTS)}, got {out['time_shift']!r}"
-        raise ConfigError(msg)
-    if not out["types"] or not all(
-        isinstance(t, int) and not isinstance(t, bool) for t in out["types"]
-    ):
-        msg = f"{where}.types: expected a non-empty list of trigger types, got {out['types']!r}"
-        raise ConfigError(msg)
-    if out["hits"] == "true" and out["time_shift"] != "none":
-        msg = f"{where}.time_shift: true hits carry absolute times; use 'none'"
-        raise ConfigError(msg)
-    return out
+class WcsimHitsSection(Section):
+    """``[wcsim_hits]``: which hits of a WCSim event, and their times."""
+
+    hits: Literal["digi", "true"] = "digi"
+    """Digitised hits (charge and time per PMT) or true photon hits."""
+    types: tuple[int, ...] = (0,)
+    """Trigger types to choose from; each event keeps the hits of its earliest such trigger."""
+    time_shift: Literal["none", "trigger_time", "trigger_info"] = "none"
+    """Digi hit times: as stored, minus the chosen trigger's time, or minus its info time."""
+    time_offset: float = 0.0
+    """Added to every hit time (ns)."""
+    max_time: float = 0.0
+    """Hits later than this (after the shift and offset) are dropped (0: keep all)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WcsimHitsSection:
+        if not self.types:
+            msg = "types: expected a non-empty list of trigger types, got []"
+            raise ValueError(msg)
+        if self.hits == "true" and self.time_shift != "none":
+            msg = "time_shift: true hits carry absolute times; use 'none'"
+            raise ValueError(msg)
+        return self
 
 
 def select_trigger(
@@ -247,13 +251,16 @@ def _kept(mask: npt.NDArray[np.bool_], n_per_event: npt.NDArray[np.int64]) -> np
 def build_stages(job: Job, options: BuildOptions) -> Sequence[Stage]:
     """The hit-selection stage of a job with a ``[wcsim_hits]`` section."""
     del options
-    sec = job.get("wcsim_hits")
+    sec: WcsimHitsSection = job.get("wcsim_hits")
     return [
         TriggerSelection(
-            hits=sec["hits"],
-            types=sec["types"],
-            time_shift=sec["time_shift"],
-            time_offset=sec["time_offset"],
-            max_time=sec["max_time"],
+            hits=sec.hits,
+            types=sec.types,
+            time_shift=sec.time_shift,
+            time_offset=sec.time_offset,
+            max_time=sec.max_time,
         )
     ]
+
+
+JOB_SECTIONS = (JobSection("wcsim_hits", WcsimHitsSection, 120, kind="stage", build=build_stages),)

@@ -36,72 +36,84 @@ them in the job or ``geometry = "file"``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import awkward as ak
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field, field_validator, model_validator
 
-from hitprep.config import Job, check_keys
+from hitprep.config import Job
 from hitprep.detectors.wcsim_geometry import AXES, read_geometry
 from hitprep.errors import ConfigError, FileFormatError
 from hitprep.events import counts, event_column, event_index, flat_column, with_fields
+from hitprep.jobmodel import JobSection, Section
 from hitprep.pipeline import BuildOptions, Context, Stage
 
 __all__ = [
-    "SCHEMA",
+    "JOB_SECTIONS",
     "TruthStage",
+    "WcsimTruthSection",
     "angles",
     "build_stages",
-    "check_section",
     "label_table",
     "primaries_from_tracks",
 ]
 
-SCHEMA: dict[str, tuple[Any, Any]] = {
-    "labels": (dict, {"22": 0, "11": 1, "13": 2}),
-    "match": (str, "absolute"),
-    "axis": (str, "auto"),
-    "radius": (float, 0.0),
-    "half_height": (float, 0.0),
-    "geometry": (str, ""),
-    "muon_threshold": (float, 166.0),
-    "electron_threshold": (float, 2.0),
-    "dedx": (float, 2.0),
-}
 _F = npt.NDArray[np.float64]
 _TRACKS = ["pdg", "energy", *(f"{w}_{c}" for w in ("start", "stop") for c in "xyz")]
 _PRIMARY = ["pid", "energy", *(f"{w}_{c}" for w in ("position", "direction") for c in "xyz")]
 
 
-def check_section(where: str, value: Any) -> dict[str, Any]:
-    """Validate a ``[wcsim_truth]`` table."""
-    out = check_keys(where, value, SCHEMA)
-    out["labels"] = label_table(where, out["labels"])
-    if out["match"] not in ("absolute", "exact"):
-        msg = f"{where}.match: expected 'absolute' or 'exact', got {out['match']!r}"
-        raise ConfigError(msg)
-    if out["axis"] not in (*AXES, "auto"):
-        msg = f"{where}.axis: expected x, y, z or auto, got {out['axis']!r}"
-        raise ConfigError(msg)
-    for key in ("radius", "half_height", "dedx"):
-        if out[key] < 0:
-            msg = f"{where}.{key}: must be >= 0, got {out[key]}"
-            raise ConfigError(msg)
-    return out
+class WcsimTruthSection(Section):
+    """``[wcsim_truth]``: labels, energies, directions and containment from the truth."""
+
+    labels: dict[int, int] = Field(default_factory=lambda: {22: 0, 11: 1, 13: 2})
+    """Class label of each primary particle type, {PDG code = label}."""
+    match: Literal["absolute", "exact"] = "absolute"
+    """Match PDG codes by absolute value (a particle and its antiparticle alike) or exactly."""
+    axis: Literal["x", "y", "z", "auto"] = "auto"
+    """The tank's axis ("auto": from the input's geometry)."""
+    radius: float = 0.0
+    """Tank radius (0: from the input's geometry)."""
+    half_height: float = 0.0
+    """Tank half height (0: from the input's geometry)."""
+    geometry: str = ""
+    """File to read the tank geometry from ("": the input itself)."""
+    muon_threshold: float = 166.0
+    """Veto: a muon leaving the tank with more energy than this (MeV) ..."""
+    electron_threshold: float = 2.0
+    """... or an electron with more than this (MeV)."""
+    dedx: float = 2.0
+    """veto2: energy lost per unit track length inside the tank (MeV/cm) before the cut."""
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _pdg_keys(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return label_table("labels", value, prefix="")
+
+    @model_validator(mode="after")
+    def _non_negative(self) -> WcsimTruthSection:
+        for key in ("radius", "half_height", "dedx"):
+            if getattr(self, key) < 0:
+                msg = f"{key}: must be >= 0, got {getattr(self, key)}"
+                raise ValueError(msg)
+        return self
 
 
-def label_table(where: str, table: Any) -> dict[int, int]:
+def label_table(where: str, table: Any, *, prefix: str = ".labels") -> dict[int, int]:
     """``{"22": 0, ...}`` (TOML keys are strings) as ``{22: 0, ...}``."""
     out: dict[int, int] = {}
     for key, value in dict(table).items():
         try:
             code = int(key)
         except ValueError:
-            msg = f"{where}.labels: keys must be PDG codes, got {key!r}"
+            msg = f"{where}{prefix}: keys must be PDG codes, got {key!r}"
             raise ConfigError(msg) from None
         if not isinstance(value, int) or isinstance(value, bool):
-            msg = f"{where}.labels.{key}: expected an integer label, got {value!r}"
+            msg = f"{where}{prefix}.{key}: expected an integer label, got {value!r}"
             raise ConfigError(msg)
         out[code] = value
     return out
@@ -184,9 +196,9 @@ class TruthStage(Stage):
     collections = frozenset({"tracks"})
     preserves_counts = True
 
-    def __init__(self, section: dict[str, Any]) -> None:
+    def __init__(self, section: WcsimTruthSection) -> None:
         self.section = section
-        self.labels: dict[int, int] = section["labels"]
+        self.labels: dict[int, int] = section.labels
         self.required = frozenset(f"tracks.{f}" for f in _TRACKS)
         self.provides = frozenset(
             ["label", "polar", "azimuth", "veto", "veto2", "fully_contained", *_PRIMARY]
@@ -195,19 +207,19 @@ class TruthStage(Stage):
     def _tank(self, source: str) -> tuple[int, float, float, _F]:
         """Axis index, radius, half-height and centre for ``source``'s events."""
         sec = self.section
-        if sec["radius"] > 0 and sec["half_height"] > 0 and sec["axis"] != "auto":
-            return AXES[sec["axis"]], sec["radius"], sec["half_height"], np.zeros(3)
+        if sec.radius > 0 and sec.half_height > 0 and sec.axis != "auto":
+            return AXES[sec.axis], sec.radius, sec.half_height, np.zeros(3)
         try:
-            geo = read_geometry(sec["geometry"] or source)
+            geo = read_geometry(sec.geometry or source)
         except FileFormatError as err:
             msg = (
                 f"[wcsim_truth] needs the tank ({err}); set its radius, half_height and axis,"
                 " or geometry = a file with the tank"
             )
             raise ConfigError(msg) from err
-        axis = geo.axis_index(sec["axis"])
-        radius = sec["radius"] or geo.radius
-        half = sec["half_height"] or geo.length / 2
+        axis = geo.axis_index(sec.axis)
+        radius = sec.radius or geo.radius
+        half = sec.half_height or geo.length / 2
         return axis, float(radius), float(half), geo.offset
 
     def __call__(self, batch: ak.Array, ctx: Context) -> ak.Array:
@@ -228,7 +240,7 @@ class TruthStage(Stage):
 
     def label(self, pid: npt.NDArray[Any]) -> npt.NDArray[np.int32]:
         """Label of each PDG code from the table (−1 for codes it lacks)."""
-        code = np.abs(pid) if self.section["match"] == "absolute" else pid
+        code = np.abs(pid) if self.section.match == "absolute" else pid
         keys = np.array(sorted(self.labels), dtype=np.int64)
         values = np.array([self.labels[k] for k in keys.tolist()], dtype=np.int32)
         if len(keys) == 0:
@@ -250,7 +262,7 @@ class TruthStage(Stage):
         )
         apdg = np.abs(col["pdg"])
         species = np.isin(apdg, (11, 13, 22))
-        threshold = np.where(apdg == 13, sec["muon_threshold"], sec["electron_threshold"])
+        threshold = np.where(apdg == 13, sec.muon_threshold, sec.electron_threshold)
         length = np.linalg.norm(stop - start, axis=1)  # per track, not over the whole array
 
         def any_per_event(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
@@ -259,7 +271,7 @@ class TruthStage(Stage):
         exits = species & outside
         return {
             "veto": any_per_event(exits & (col["energy"] > threshold)),
-            "veto2": any_per_event(exits & (col["energy"] - sec["dedx"] * length > threshold)),
+            "veto2": any_per_event(exits & (col["energy"] - sec.dedx * length > threshold)),
             "fully_contained": ~any_per_event(exits),
         }
 
@@ -268,3 +280,8 @@ def build_stages(job: Job, options: BuildOptions) -> Sequence[Stage]:
     """The truth stage of a job with a ``[wcsim_truth]`` section."""
     del options
     return [TruthStage(job.get("wcsim_truth"))]
+
+
+JOB_SECTIONS = (
+    JobSection("wcsim_truth", WcsimTruthSection, 130, kind="stage", build=build_stages),
+)
