@@ -214,27 +214,10 @@ def convert(
         SchedulerError: the Dask scheduler cannot be reached.
     """
     started = time.perf_counter()
-    if not inputs:
-        msg = "no input files given"
-        raise ConfigError(msg)
-    out = check_output(output, overwrite=overwrite)
-    paths = [Path(p) for p in inputs]
-    if dask or scheduler is not None:  # Dask workers may run elsewhere, in another folder
-        paths = [p.resolve() for p in paths]
-    if any(p.resolve() == out.resolve() for p in paths):
-        msg = f"output {out} is also an input"
-        raise ConfigError(msg)
-    if detx is not None and Path(detx).resolve() == out.resolve():
-        msg = f"output {out} is the detector file (--detx)"
-        raise ConfigError(msg)
+    remote = dask or scheduler is not None  # Dask workers may run elsewhere, in another folder
+    out, paths = _output_and_inputs(output, inputs, detx, overwrite=overwrite, remote=remote)
     chunk = step or job.source["step"]
-    if chunk <= 0:
-        msg = f"step must be a positive number of events, not {chunk}"
-        raise ConfigError(msg)
-    check_runner_options(workers=workers, dask=dask, scheduler=scheduler)
-    if task_events is not None and task_events < 1:
-        msg = f"task_events must be a positive number of entries, not {task_events}"
-        raise ConfigError(msg)
+    _check_options(chunk, task_events, workers=workers, dask=dask, scheduler=scheduler)
     parallel = (workers or 1) > 1 or dask or scheduler is not None
     local = parallel and not dask and scheduler is None
     # local worker processes start first: they import hitprep while this one plans
@@ -257,6 +240,74 @@ def convert(
         if early is not None:
             early.close()
         raise
+    return _in_parts_folder(
+        spec,
+        tasks,
+        out,
+        backend,
+        resume=resume,
+        overwrite=overwrite,
+        progress=progress,
+        keep_going=keep_going,
+        virtual=virtual,
+        t0=started,
+    )
+
+
+def _output_and_inputs(
+    output: str | Path,
+    inputs: Sequence[str | Path],
+    detx: str | Path | None,
+    *,
+    overwrite: bool,
+    remote: bool,
+) -> tuple[Path, list[Path]]:
+    """The output (checked) and the input paths (absolute for ``remote`` workers); neither
+    an input nor the detector file may be the output."""
+    if not inputs:
+        msg = "no input files given"
+        raise ConfigError(msg)
+    out = check_output(output, overwrite=overwrite)
+    paths = [Path(p) for p in inputs]
+    if remote:
+        paths = [p.resolve() for p in paths]
+    if any(p.resolve() == out.resolve() for p in paths):
+        msg = f"output {out} is also an input"
+        raise ConfigError(msg)
+    if detx is not None and Path(detx).resolve() == out.resolve():
+        msg = f"output {out} is the detector file (--detx)"
+        raise ConfigError(msg)
+    return out, paths
+
+
+def _check_options(
+    chunk: int, task_events: int | None, *, workers: int | None, dask: bool, scheduler: str | None
+) -> None:
+    """Events per chunk, the runner's options and entries per task, before any work."""
+    if chunk <= 0:
+        msg = f"step must be a positive number of events, not {chunk}"
+        raise ConfigError(msg)
+    check_runner_options(workers=workers, dask=dask, scheduler=scheduler)
+    if task_events is not None and task_events < 1:
+        msg = f"task_events must be a positive number of entries, not {task_events}"
+        raise ConfigError(msg)
+
+
+def _in_parts_folder(
+    spec: WorkSpec,
+    tasks: list[Task],
+    out: Path,
+    backend: Backend,
+    *,
+    resume: bool | None,
+    overwrite: bool,
+    progress: bool,
+    keep_going: bool,
+    virtual: bool,
+    t0: float,
+) -> Summary:
+    """:func:`_sharded` in the output's parts folder; the folder is kept for a rerun (or as
+    the data of a virtual output) or removed after a complete merge. Closes ``backend``."""
     try:
         parts = PartsFolder(parts_folder(out.resolve()), spec.key, resume=resume is not False)
     except BaseException:
@@ -274,7 +325,7 @@ def convert(
                 progress=progress,
                 keep_going=keep_going,
                 virtual=virtual,
-                t0=started,
+                t0=t0,
             )
         finally:
             backend.close()  # workers stopped before the parts folder is tidied
