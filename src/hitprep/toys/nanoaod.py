@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -74,75 +75,10 @@ def simulate(
     rng = np.random.default_rng(seed)
     n = n_events
     f32 = np.float32
-
-    n_genjet = rng.poisson(5.0, n).astype(np.int64)
-    g = int(n_genjet.sum())
-    genjet = {
-        "pt": (15.0 + rng.exponential(35.0, g)).astype(f32),
-        "eta": rng.uniform(-4.7, 4.7, g).astype(f32),
-        "phi": rng.uniform(-np.pi, np.pi, g).astype(f32),
-        "mass": rng.gamma(2.0, 4.0, g).astype(f32),
-        "partonFlavour": rng.choice(np.array([1, 2, 3, 4, 5, 21], np.int32), g),
-    }
-    flav = np.abs(genjet["partonFlavour"])
-    genjet["hadronFlavour"] = np.where(flav == 5, 5, np.where(flav == 4, 4, 0)).astype(np.uint8)
-
-    n_part = rng.poisson(8.0, n).astype(np.int64)
-    p = int(n_part.sum())
-    pdg = rng.choice(_GEN_PDG, p)
-    status = rng.choice(np.array([1, 1, 2, 23, 62], np.int32), p)
-    owner = event_index(n_part)
-    quiet = owner >= n - trailing_without_muons
-    pdg = np.where(quiet & (np.abs(pdg) == 13), np.int32(22), pdg).astype(np.int32)
-    within = np.arange(p) - offsets_from_counts(n_part)[:-1][owner]
-    mother = np.where(within > 1, rng.integers(0, np.maximum(within, 1)), -1).astype(np.int32)
-    genpart = {
-        "pt": (1.0 + rng.exponential(25.0, p)).astype(f32),
-        "eta": rng.uniform(-5.0, 5.0, p).astype(f32),
-        "phi": rng.uniform(-np.pi, np.pi, p).astype(f32),
-        "mass": np.where(np.abs(pdg) == 13, _MUON_MASS, 0.0).astype(f32),
-        "pdgId": pdg,
-        "status": status,
-        "genPartIdxMother": mother,
-    }
-
-    # reco jets: one per gen jet, through the toy model with unit-free noise
-    cond = np.column_stack(
-        [
-            np.log(genjet["pt"].astype(np.float64)),
-            genjet["eta"],
-            genjet["phi"],
-            np.log1p(genjet["mass"].astype(np.float64)),
-            genjet["hadronFlavour"],
-        ]
-    )
-    reco = smear_jets(cond, rng.standard_normal((g, 5)))
-    jet_index = np.arange(g) - offsets_from_counts(n_genjet)[:-1][event_index(n_genjet)]
-    jet = {
-        "pt": np.exp(reco[:, 0]).astype(f32),
-        "eta": reco[:, 1].astype(f32),
-        "phi": reco[:, 2].astype(f32),
-        "mass": np.expm1(reco[:, 3]).astype(f32),
-        "btagDeepFlavB": reco[:, 4].astype(f32),
-        "genJetIdx": jet_index.astype(np.int32),
-        "jetId": rng.choice(np.array([2, 6], np.int32), g),
-    }
-
-    # reco muons: 95 % of final-state gen muons
-    is_mu = (np.abs(pdg) == 13) & (status == 1)
-    found = is_mu & (rng.random(p) < 0.95)
-    n_muon = np.bincount(owner[found], minlength=n).astype(np.int64)
-    m = int(found.sum())
-    mu_pt = genpart["pt"][found].astype(np.float64)
-    muon = {
-        "pt": (mu_pt * (1.0 + (0.01 + 1e-4 * mu_pt) * rng.standard_normal(m))).astype(f32),
-        "eta": (genpart["eta"][found] + 1e-3 * rng.standard_normal(m)).astype(f32),
-        "phi": _wrap(genpart["phi"][found] + 1e-3 * rng.standard_normal(m)).astype(f32),
-        "mass": np.repeat(nanoaod_float(PARTICLE_MASS["Muon"]), m),
-        "charge": (-np.sign(pdg[found])).astype(np.int32),
-        "genPartIdx": within[found].astype(np.int32),
-        "tightId": rng.random(m) < 0.9,
-    }
+    n_genjet, genjet = _gen_jets(rng, n)
+    n_part, genpart, owner, within = _gen_particles(rng, n, trailing_without_muons)
+    jet = _reco_jets(rng, genjet, n_genjet)
+    n_muon, muon = _reco_muons(rng, genpart, owner, within, n)
 
     ps = np.full(n, 4, dtype=np.int64)
     events: dict[str, npt.NDArray[np.generic]] = {
@@ -164,6 +100,109 @@ def simulate(
         },
         n,
     )
+
+
+_Columns = dict[str, npt.NDArray[Any]]
+
+
+def _gen_jets(rng: np.random.Generator, n: int) -> tuple[npt.NDArray[np.int64], _Columns]:
+    """Gen jets per event and their columns."""
+    f32 = np.float32
+    n_genjet = rng.poisson(5.0, n).astype(np.int64)
+    g = int(n_genjet.sum())
+    genjet = {
+        "pt": (15.0 + rng.exponential(35.0, g)).astype(f32),
+        "eta": rng.uniform(-4.7, 4.7, g).astype(f32),
+        "phi": rng.uniform(-np.pi, np.pi, g).astype(f32),
+        "mass": rng.gamma(2.0, 4.0, g).astype(f32),
+        "partonFlavour": rng.choice(np.array([1, 2, 3, 4, 5, 21], np.int32), g),
+    }
+    flav = np.abs(genjet["partonFlavour"])
+    genjet["hadronFlavour"] = np.where(flav == 5, 5, np.where(flav == 4, 4, 0)).astype(np.uint8)
+    return n_genjet, genjet
+
+
+def _gen_particles(
+    rng: np.random.Generator, n: int, trailing_without_muons: int
+) -> tuple[npt.NDArray[np.int64], _Columns, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Gen particles per event, their columns, and each one's event and place in it; the
+    last ``trailing_without_muons`` events have photons where muons were drawn."""
+    f32 = np.float32
+    n_part = rng.poisson(8.0, n).astype(np.int64)
+    p = int(n_part.sum())
+    pdg = rng.choice(_GEN_PDG, p)
+    status = rng.choice(np.array([1, 1, 2, 23, 62], np.int32), p)
+    owner = event_index(n_part)
+    quiet = owner >= n - trailing_without_muons
+    pdg = np.where(quiet & (np.abs(pdg) == 13), np.int32(22), pdg).astype(np.int32)
+    within = np.arange(p) - offsets_from_counts(n_part)[:-1][owner]
+    mother = np.where(within > 1, rng.integers(0, np.maximum(within, 1)), -1).astype(np.int32)
+    genpart = {
+        "pt": (1.0 + rng.exponential(25.0, p)).astype(f32),
+        "eta": rng.uniform(-5.0, 5.0, p).astype(f32),
+        "phi": rng.uniform(-np.pi, np.pi, p).astype(f32),
+        "mass": np.where(np.abs(pdg) == 13, _MUON_MASS, 0.0).astype(f32),
+        "pdgId": pdg,
+        "status": status,
+        "genPartIdxMother": mother,
+    }
+    return n_part, genpart, owner, within
+
+
+def _reco_jets(
+    rng: np.random.Generator, genjet: _Columns, n_genjet: npt.NDArray[np.int64]
+) -> _Columns:
+    """Reco jets: one per gen jet, through the toy model with unit-free noise."""
+    f32 = np.float32
+    g = len(genjet["pt"])
+    cond = np.column_stack(
+        [
+            np.log(genjet["pt"].astype(np.float64)),
+            genjet["eta"],
+            genjet["phi"],
+            np.log1p(genjet["mass"].astype(np.float64)),
+            genjet["hadronFlavour"],
+        ]
+    )
+    reco = smear_jets(cond, rng.standard_normal((g, 5)))
+    jet_index = np.arange(g) - offsets_from_counts(n_genjet)[:-1][event_index(n_genjet)]
+    return {
+        "pt": np.exp(reco[:, 0]).astype(f32),
+        "eta": reco[:, 1].astype(f32),
+        "phi": reco[:, 2].astype(f32),
+        "mass": np.expm1(reco[:, 3]).astype(f32),
+        "btagDeepFlavB": reco[:, 4].astype(f32),
+        "genJetIdx": jet_index.astype(np.int32),
+        "jetId": rng.choice(np.array([2, 6], np.int32), g),
+    }
+
+
+def _reco_muons(
+    rng: np.random.Generator,
+    genpart: _Columns,
+    owner: npt.NDArray[np.int64],
+    within: npt.NDArray[np.int64],
+    n: int,
+) -> tuple[npt.NDArray[np.int64], _Columns]:
+    """Reco muons per event and their columns: 95 % of final-state gen muons."""
+    f32 = np.float32
+    pdg, status = genpart["pdgId"], genpart["status"]
+    p = len(pdg)
+    is_mu = (np.abs(pdg) == 13) & (status == 1)
+    found = is_mu & (rng.random(p) < 0.95)
+    n_muon = np.bincount(owner[found], minlength=n).astype(np.int64)
+    m = int(found.sum())
+    mu_pt = genpart["pt"][found].astype(np.float64)
+    muon = {
+        "pt": (mu_pt * (1.0 + (0.01 + 1e-4 * mu_pt) * rng.standard_normal(m))).astype(f32),
+        "eta": (genpart["eta"][found] + 1e-3 * rng.standard_normal(m)).astype(f32),
+        "phi": _wrap(genpart["phi"][found] + 1e-3 * rng.standard_normal(m)).astype(f32),
+        "mass": np.repeat(nanoaod_float(PARTICLE_MASS["Muon"]), m),
+        "charge": (-np.sign(pdg[found])).astype(np.int32),
+        "genPartIdx": within[found].astype(np.int32),
+        "tightId": rng.random(m) < 0.9,
+    }
+    return n_muon, muon
 
 
 _TITLES = {
