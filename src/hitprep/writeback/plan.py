@@ -29,7 +29,7 @@ from hitprep.errors import ConfigError, KeyInFileError
 from hitprep.sources.root_tree import RootTreeSource
 from hitprep.writeback.fourvector import completion
 from hitprep.writeback.generator import Generator, load_generator
-from hitprep.writeback.spec import ModelSpec, WritebackSpec
+from hitprep.writeback.spec import ModelSection, WritebackSpec
 from hitprep.writeback.transforms import Transform
 
 __all__ = ["ModelPlan", "Plan", "make_plan"]
@@ -41,7 +41,8 @@ _INT32: np.dtype[Any] = np.dtype(np.int32)
 class ModelPlan:
     """One model, resolved: concrete fields, chains, dtypes and the loaded generator."""
 
-    spec: ModelSpec
+    spec: ModelSection
+    stream: int  # the model's position in the job: its noise stream
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     input_chains: tuple[tuple[Transform, ...], ...]
@@ -134,7 +135,8 @@ def _dtype_of(source: RootTreeSource, name: str) -> np.dtype[Any] | None:
 
 def _resolve_model(
     spec: WritebackSpec,
-    m: ModelSpec,
+    stream: int,
+    m: ModelSection,
     source: RootTreeSource,
     known: dict[str, list[str]],
     base: Path | None,
@@ -172,6 +174,7 @@ def _resolve_model(
         link_dtype = _dtype_of(source, f"{m.collection}.{m.link}") or link_dtype
     return ModelPlan(
         spec=m,
+        stream=stream,
         inputs=tuple(inputs),
         outputs=tuple(outputs),
         input_chains=tuple(spec.chain(m.conditioning, f) for f in inputs),
@@ -228,7 +231,10 @@ def make_plan(spec: WritebackSpec, source: RootTreeSource) -> Plan:
         pass_events += [e for e in events if e not in pass_events]
         pass_colls += [c for c in colls if c not in pass_colls and c not in made]
 
-    models = {m.collection: _resolve_model(spec, m, source, known, base) for m in spec.models}
+    models = {
+        m.collection: _resolve_model(spec, i, m, source, known, base)
+        for i, m in enumerate(spec.models)
+    }
     event_fields = [*spec.event_fields, *(e for e in pass_events if e not in spec.event_fields)]
 
     # writing order: the input's collection order; a new collection follows its conditioning

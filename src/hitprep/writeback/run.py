@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from hitprep.sinks.root import RootSink
 from hitprep.sources.root_tree import RootTreeSource
 from hitprep.writeback.chunks import OutputEvents
 from hitprep.writeback.plan import Plan, make_plan
-from hitprep.writeback.spec import NONFINITE, ORDERS, WritebackSpec
+from hitprep.writeback.spec import WritebackSpec
 from hitprep.writeback.summary import WritebackSummary
 from hitprep.writeback.upsample import Chunk, event_stride, output_events
 
@@ -80,8 +79,8 @@ def writeback(
         at ``output`` on any error.
     """
     started = time.perf_counter()
-    spec = _with_options(
-        WritebackSpec.from_job(job), upsample=upsample, order=order, seed=seed, step=step
+    spec = WritebackSpec.from_job(job).with_options(
+        upsample=upsample, order=order, seed=seed, step=step
     )
     in_path, out_path = _paths(input, output, overwrite=overwrite)
     summary = WritebackSummary(out_path, upsample=spec.upsample, order=spec.order)
@@ -104,26 +103,6 @@ def writeback(
             sink.commit()
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _with_options(spec: WritebackSpec, **options: Any) -> WritebackSpec:
-    """``spec`` with the options given (not None) in place of the job's, checked."""
-    changes = {key: value for key, value in options.items() if value is not None}
-    if changes:
-        spec = replace(spec, **changes)
-    if spec.upsample < 1 or spec.step < 1 or spec.seed < 0:
-        msg = (
-            f"upsample and step must be >= 1 and seed >= 0, got {spec.upsample}, {spec.step},"
-            f" {spec.seed}"
-        )
-        raise ConfigError(msg)
-    if spec.order not in ORDERS:
-        msg = f"order must be one of {', '.join(ORDERS)}, not {spec.order!r}"
-        raise ConfigError(msg)
-    if spec.nonfinite not in NONFINITE:
-        msg = f"nonfinite must be one of {', '.join(NONFINITE)}, not {spec.nonfinite!r}"
-        raise ConfigError(msg)
-    return spec
 
 
 def _paths(input: str | Path, output: str | Path, *, overwrite: bool) -> tuple[Path, Path]:

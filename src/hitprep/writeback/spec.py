@@ -35,26 +35,30 @@ validated like any other (``hitprep presets``, ``load_job``, ``--set``)::
     [preprocess.Jet]
     pt = ["log"]
 
-The validators return plain tables (for the job's JSON provenance);
-:class:`WritebackSpec` turns them into typed objects.
+Each section is a typed model on :class:`hitprep.jobmodel.Section` (frozen, strict,
+unknown keys are errors naming the nearest key): :class:`WritebackSection`,
+:class:`ModelSection` (one per ``[[model]]``); ``[preprocess]`` tables are checked
+by :func:`hitprep.writeback.transforms.parse_chain`. :class:`WritebackSpec` is the
+job a run needs, built from these sections without checking them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field, field_validator, model_validator
 
-from hitprep.config import Job, check_keys
+from hitprep.config import Job
 from hitprep.errors import ConfigError
+from hitprep.jobmodel import Section, validate, validate_list
 from hitprep.writeback.transforms import Transform, parse_chain
 
 __all__ = [
     "NONFINITE",
     "ORDERS",
-    "ModelSpec",
+    "ModelSection",
+    "WritebackSection",
     "WritebackSpec",
     "validate_models",
     "validate_preprocess",
@@ -64,136 +68,190 @@ __all__ = [
 ORDERS = ("blocks", "adjacent")
 NONFINITE = ("error", "keep", "fill", "skip_event")
 
-_WRITEBACK_SCHEMA: dict[str, tuple[type | tuple[type, ...], Any]] = {
-    "event_fields": (list, ["run", "luminosityBlock", "event"]),
-    "passthrough": (list, []),
-    "copy_trees": (list, ["Runs", "LuminosityBlocks"]),
-    "upsample": (int, 1),
-    "order": (str, "blocks"),
-    "seed": (int, 0),
-    "nonfinite": (str, "error"),
-    "fill_value": (float, 0.0),
-    "compression": (str, "zlib:1"),
-    "titles": (bool, True),
-    "device": (str, "cpu"),
-}
 
-_MODEL_SCHEMA: dict[str, tuple[type | tuple[type, ...], Any]] = {
-    "collection": (str, None),
-    "conditioning": (str, ""),
-    "inputs": (list, ["*"]),
-    "outputs": (list, []),
-    "generator": (str, None),
-    "noise": (int, 0),
-    "batch_size": (int, 65536),
-    "dtypes": (dict, {}),
-    "select": (dict, {}),
-    "link": (str, ""),
-}
-
-
-def _names(where: str, values: Any) -> list[str]:
-    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
-        msg = f"{where}: expected a list of names, got {values!r}"
-        raise ConfigError(msg)
+def _names(key: str, values: tuple[str, ...]) -> None:
+    if not all(values):
+        msg = f"{key}: expected a list of names, got {list(values)!r}"
+        raise ValueError(msg)
     if len(set(values)) != len(values):
-        msg = f"{where}: names repeat in {values!r}"
-        raise ConfigError(msg)
-    return list(values)
+        msg = f"{key}: names repeat in {list(values)!r}"
+        raise ValueError(msg)
 
 
-def _identifier(where: str, value: str) -> str:
-    counter = value.startswith("n") and value[1:2].isupper()
-    if not value or "." in value or "*" in value or counter:
-        hint = " (that is a counter name)" if counter else ""
-        msg = f"{where}: {value!r} is not a collection name{hint}"
-        raise ConfigError(msg)
+def _one_of(value: Any, allowed: tuple[str, ...]) -> Any:
+    if value not in allowed:
+        msg = f"expected one of {', '.join(allowed)}, got {value!r}"
+        raise ValueError(msg)
     return value
 
 
-def validate_writeback(where: str, value: Any) -> dict[str, Any]:
-    """Validator of ``[writeback]``."""
-    from hitprep.sinks.root import parse_compression
+class WritebackSection(Section):
+    """``[writeback]``: what is written besides the generated collections, and how."""
 
-    table = check_keys(where, value, _WRITEBACK_SCHEMA)
-    for key in ("event_fields", "passthrough", "copy_trees"):
-        table[key] = _names(f"{where}.{key}", table[key])
-    if table["upsample"] < 1:
-        msg = f"{where}.upsample: must be a positive integer, got {table['upsample']}"
-        raise ConfigError(msg)
-    if table["order"] not in ORDERS:
-        msg = f"{where}.order: expected one of {', '.join(ORDERS)}, got {table['order']!r}"
-        raise ConfigError(msg)
-    if table["nonfinite"] not in NONFINITE:
-        msg = (
-            f"{where}.nonfinite: expected one of {', '.join(NONFINITE)}, got {table['nonfinite']!r}"
-        )
-        raise ConfigError(msg)
-    if not 0 <= table["seed"] < 2**63:
-        msg = f"{where}.seed: must be a non-negative integer, got {table['seed']}"
-        raise ConfigError(msg)
-    parse_compression(table["compression"])
-    return table
+    event_fields: tuple[str, ...] = ("run", "luminosityBlock", "event")
+    """Event-level branches written for every output event."""
+    passthrough: tuple[str, ...] = ()
+    """Branches or collections copied untouched (patterns: "HLT_*", "MET_pt", "Electron",
+    "*")."""
+    copy_trees: tuple[str, ...] = ("Runs", "LuminosityBlocks")
+    """Other trees copied unchanged when the input has them."""
+    upsample: int = 1
+    """Output events made from each input event."""
+    order: Literal["blocks", "adjacent"] = "blocks"
+    """Upsampled copies: all events then all again (blocks), or side by side (adjacent)."""
+    seed: int = 0
+    """Seed of the models' noise (non-negative)."""
+    nonfinite: Literal["error", "keep", "fill", "skip_event"] = "error"
+    """A non-finite preprocessed input or model output: error, keep it, fill it with
+    fill_value, or skip its event (counted)."""
+    fill_value: float = 0.0
+    """What nonfinite = "fill" writes."""
+    compression: str = "zlib:1"
+    """Output compression: zlib:N, lzma:N, lz4:N, zstd:N, none, or input (the input's)."""
+    titles: bool = True
+    """Keep the input's branch titles (NanoAOD's documentation of each branch)."""
+    device: str = "cpu"
+    """torch device of TorchScript models."""
+
+    @field_validator("order", mode="before")
+    @classmethod
+    def _order(cls, value: Any) -> Any:
+        return _one_of(value, ORDERS)
+
+    @field_validator("nonfinite", mode="before")
+    @classmethod
+    def _nonfinite(cls, value: Any) -> Any:
+        return _one_of(value, NONFINITE)
+
+    @model_validator(mode="after")
+    def _check(self) -> WritebackSection:
+        from hitprep.sinks.root import parse_compression
+
+        for key in ("event_fields", "passthrough", "copy_trees"):
+            _names(key, getattr(self, key))
+        if self.upsample < 1:
+            msg = f"upsample: must be a positive integer, got {self.upsample}"
+            raise ValueError(msg)
+        if not 0 <= self.seed < 2**63:
+            msg = f"seed: must be a non-negative integer, got {self.seed}"
+            raise ValueError(msg)
+        parse_compression(self.compression)
+        return self
 
 
-def _dtype(where: str, name: Any) -> str:
+def _identifier(key: str, value: str) -> None:
+    counter = value.startswith("n") and value[1:2].isupper()
+    if not value or "." in value or "*" in value or counter:
+        hint = " (that is a counter name)" if counter else ""
+        msg = f"{key}: {value!r} is not a collection name{hint}"
+        raise ValueError(msg)
+
+
+def _dtype_name(key: str, name: str) -> str:
     try:
         dtype = np.dtype(name)
     except TypeError:
         dtype = np.dtype(object)
-    if not isinstance(name, str) or dtype.kind not in "biuf" or dtype.shape != ():
+    if dtype.kind not in "biuf" or dtype.shape != ():
         msg = (
-            f"{where}: expected a numeric dtype name (float32, int32, uint8, bool, ...),"
-            f" got {name!r}"
+            f"{key}: expected a numeric dtype name (float32, int32, uint8, bool, ...), got {name!r}"
         )
-        raise ConfigError(msg)
+        raise ValueError(msg)
     return str(dtype.name)
 
 
-def _model(where: str, table: Any) -> dict[str, Any]:
-    m = check_keys(where, table, _MODEL_SCHEMA)
-    m["collection"] = _identifier(f"{where}.collection", m["collection"])
-    m["conditioning"] = _identifier(f"{where}.conditioning", m["conditioning"] or m["collection"])
-    m["inputs"] = _names(f"{where}.inputs", m["inputs"])
-    m["outputs"] = _names(f"{where}.outputs", m["outputs"])
-    for key in ("inputs", "outputs"):
-        if "*" in m[key] and m[key] != ["*"]:
-            msg = f"{where}.{key}: '*' (every field) stands alone, got {m[key]!r}"
-            raise ConfigError(msg)
-    if not m["inputs"]:
-        msg = f"{where}.inputs: needs at least one conditioning field (or ['*'])"
-        raise ConfigError(msg)
-    if m["outputs"] == ["*"]:
-        msg = f"{where}.outputs: name the output fields (or leave it out to reuse the inputs)"
-        raise ConfigError(msg)
-    if m["noise"] < 0:
-        msg = f"{where}.noise: must be >= 0, got {m['noise']}"
-        raise ConfigError(msg)
-    if m["batch_size"] < 1:
-        msg = f"{where}.batch_size: must be >= 1, got {m['batch_size']}"
-        raise ConfigError(msg)
-    m["dtypes"] = {k: _dtype(f"{where}.dtypes.{k}", v) for k, v in m["dtypes"].items()}
-    select: dict[str, list[float]] = {}
-    for key, values in m["select"].items():
-        vals = values if isinstance(values, list) else [values]
-        if not vals or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in vals
-        ):
-            msg = f"{where}.select.{key}: expected a list of allowed numbers, got {values!r}"
-            raise ConfigError(msg)
-        select[key] = list(vals)
-    m["select"] = select
-    if m["link"] and (m["link"] in m["outputs"] or "." in m["link"]):
-        msg = f"{where}.link: {m['link']!r} must be a new field name, not one of the outputs"
-        raise ConfigError(msg)
-    return m
+class ModelSection(Section):
+    """``[[model]]``: one generated collection, its conditioning objects and its generator."""
+
+    collection: str
+    """Output collection (e.g. "Jet")."""
+    conditioning: str = ""
+    """Collection whose objects condition the model, one output object each (default: the
+    output collection)."""
+    inputs: tuple[str, ...] = ("*",)
+    """Conditioning fields the model reads (["*"]: every field)."""
+    outputs: tuple[str, ...] = ()
+    """Output fields the model makes (default: the inputs)."""
+    generator: str
+    """The model: "module:function", "file.py:function" or a TorchScript "model.pt"."""
+    noise: int = 0
+    """Noise columns per object."""
+    batch_size: int = 65536
+    """Rows per model call."""
+    dtypes: dict[str, str] = Field(default_factory=dict)
+    """Output field -> dtype (default: the input file's branch, else float32)."""
+    select: dict[str, tuple[int | float, ...]] = Field(default_factory=dict)
+    """Conditioning objects kept: field -> allowed values (e.g. {pdgId = [13, -13]})."""
+    link: str = ""
+    """Optional output field holding the index of each object's conditioning object."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _select_lists(cls, raw: Any) -> Any:
+        """A single allowed value may stand alone; every value is a number."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("select"), dict):
+            return raw
+        select = {}
+        for key, values in raw["select"].items():
+            vals = values if isinstance(values, list | tuple) else (values,)
+            if not vals or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in vals
+            ):
+                shown = list(values) if isinstance(values, tuple) else values  # as written
+                msg = f"select.{key}: expected a list of allowed numbers, got {shown!r}"
+                raise ValueError(msg)
+            select[key] = tuple(vals)
+        return {**raw, "select": select}
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelSection:
+        _identifier("collection", self.collection)
+        if self.conditioning:
+            _identifier("conditioning", self.conditioning)
+        for key in ("inputs", "outputs"):
+            names = getattr(self, key)
+            _names(key, names)
+            if "*" in names and names != ("*",):
+                msg = f"{key}: '*' (every field) stands alone, got {list(names)!r}"
+                raise ValueError(msg)
+        if not self.inputs:
+            msg = "inputs: needs at least one conditioning field (or ['*'])"
+            raise ValueError(msg)
+        if self.outputs == ("*",):
+            msg = "outputs: name the output fields (or leave it out to reuse the inputs)"
+            raise ValueError(msg)
+        if self.noise < 0:
+            msg = f"noise: must be >= 0, got {self.noise}"
+            raise ValueError(msg)
+        if self.batch_size < 1:
+            msg = f"batch_size: must be >= 1, got {self.batch_size}"
+            raise ValueError(msg)
+        if self.link and (self.link in self.outputs or "." in self.link):
+            msg = f"link: {self.link!r} must be a new field name, not one of the outputs"
+            raise ValueError(msg)
+        dtypes = {k: _dtype_name(f"dtypes.{k}", v) for k, v in self.dtypes.items()}
+        if dtypes != self.dtypes or not self.conditioning:
+            return self.model_copy(
+                update={"dtypes": dtypes, "conditioning": self.conditioning or self.collection}
+            )
+        return self
+
+    @property
+    def where(self) -> str:
+        """The model in messages: ``[[model]] Jet``."""
+        return f"[[model]] {self.collection}"
 
 
-def validate_models(where: str, value: Any) -> list[dict[str, Any]]:
-    """Validator of ``[[model]]`` (one table per generated collection)."""
-    tables = value if isinstance(value, list) else [value]
-    models = [_model(f"{where} #{i + 1}", t) for i, t in enumerate(tables)]
-    names = [m["collection"] for m in models]
+def validate_writeback(where: str, value: Any) -> WritebackSection:
+    """Validator of ``[writeback]``."""
+    return validate(WritebackSection, where, value)
+
+
+def validate_models(where: str, value: Any) -> tuple[ModelSection, ...]:
+    """Validator of ``[[model]]`` (one table per generated collection; one may stand alone)."""
+    tables = value if isinstance(value, list | tuple) else [value]
+    models = validate_list(ModelSection, where, tables)
+    names = [m.collection for m in models]
     if len(set(names)) != len(names):
         msg = f"{where}: each [[model]] makes its own collection; {names} repeats one"
         raise ConfigError(msg)
@@ -217,48 +275,29 @@ def validate_preprocess(where: str, value: Any) -> dict[str, dict[str, list[Any]
     return out
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """One ``[[model]]``: which collection it makes, from what, with which generator."""
+class WritebackSpec(WritebackSection):
+    """A writeback job as a run needs it: the ``[writeback]`` keys, the ``[source]`` keys it
+    reads, its models and the parsed ``[preprocess]`` chains."""
 
-    index: int
-    collection: str
-    conditioning: str
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    generator: str
-    noise: int
-    batch_size: int
-    dtypes: dict[str, str]
-    select: dict[str, list[float]]
-    link: str = ""
-
-    @property
-    def where(self) -> str:
-        return f"[[model]] {self.collection}"
-
-
-@dataclass(frozen=True)
-class WritebackSpec:
-    """A validated writeback job, typed."""
-
-    tree: str
-    step: int
-    collections: tuple[str, ...] | None
-    event_fields: tuple[str, ...]
-    passthrough: tuple[str, ...]
-    copy_trees: tuple[str, ...]
-    upsample: int
-    order: str
-    seed: int
-    nonfinite: str
-    fill_value: float
-    compression: str
-    titles: bool
-    device: str
-    models: tuple[ModelSpec, ...]
-    preprocess: dict[str, dict[str, tuple[Transform, ...]]] = field(default_factory=dict)
+    tree: str = "Events"
+    """Input tree."""
+    step: int = 10_000
+    """Input events per chunk."""
+    collections: tuple[str, ...] | None = None
+    """Collections to read (None: every one)."""
+    models: tuple[ModelSection, ...] = ()
+    """The [[model]] sections, in job order (a model's position is its noise stream)."""
+    preprocess: dict[str, dict[str, tuple[Transform, ...]]] = Field(default_factory=dict)
+    """Collection -> field -> transform chain."""
     origin: str = ""
+    """Where the job came from (a generator file's folder is found from it)."""
+
+    @model_validator(mode="after")
+    def _positive_step(self) -> WritebackSpec:
+        if self.step < 1:
+            msg = f"step: must be a positive number of events, got {self.step}"
+            raise ValueError(msg)
+        return self
 
     def chain(self, collection: str, name: str) -> tuple[Transform, ...]:
         """Transforms of variable ``collection.name`` (empty: identity)."""
@@ -266,43 +305,19 @@ class WritebackSpec:
 
     @classmethod
     def from_job(cls, job: Job) -> WritebackSpec:
-        """Typed view of a job's writeback sections.
+        """The job's writeback sections, validated when the job was loaded, put together.
 
         Raises:
-            ConfigError: the job has no ``[writeback]`` section.
+            ConfigError: the job has no ``[writeback]`` section, or reads another format.
         """
         where = job.origin or "job"
-        table: Mapping[str, Any] | None = job.get("writeback")
-        if table is None:
+        section = job.get("writeback")
+        if section is None:
             msg = (
                 f"{where}: not a writeback job (no [writeback] section); see "
                 "`hitprep presets --show nanoaod_flashsim`"
             )
             raise ConfigError(msg)
-        models = tuple(
-            ModelSpec(
-                index=i,
-                collection=m["collection"],
-                conditioning=m["conditioning"],
-                inputs=tuple(m["inputs"]),
-                outputs=tuple(m["outputs"]),
-                generator=m["generator"],
-                noise=m["noise"],
-                batch_size=m["batch_size"],
-                dtypes=dict(m["dtypes"]),
-                select=dict(m["select"]),
-                link=m["link"],
-            )
-            for i, m in enumerate(job.get("model") or [])
-        )
-        pre = job.get("preprocess") or {}
-        preprocess = {
-            coll: {
-                name: parse_chain(f"{where} [preprocess].{coll}.{name}", spec)
-                for name, spec in fields.items()
-            }
-            for coll, fields in pre.items()
-        }
         source = job.source
         if source.get("format", "auto") not in ("auto", "root_tree"):
             msg = (
@@ -310,22 +325,27 @@ class WritebackSpec:
                 f"use 'auto' or 'root_tree', not {source['format']!r}"
             )
             raise ConfigError(msg)
-        return cls(
+        preprocess = {
+            coll: {
+                name: parse_chain(f"{where} [preprocess].{coll}.{name}", spec)
+                for name, spec in fields.items()
+            }
+            for coll, fields in (job.get("preprocess") or {}).items()
+        }
+        return cls.model_construct(  # every part was validated with the job
+            **dict(section),
             tree=source.get("tree") or "Events",
             step=int(source["step"]),
             collections=tuple(source["collections"]) if source.get("collections") else None,
-            event_fields=tuple(table["event_fields"]),
-            passthrough=tuple(table["passthrough"]),
-            copy_trees=tuple(table["copy_trees"]),
-            upsample=int(table["upsample"]),
-            order=table["order"],
-            seed=int(table["seed"]),
-            nonfinite=table["nonfinite"],
-            fill_value=float(table["fill_value"]),
-            compression=table["compression"],
-            titles=bool(table["titles"]),
-            device=table["device"],
-            models=models,
+            models=tuple(job.get("model") or ()),
             preprocess=preprocess,
             origin=job.origin,
         )
+
+    def with_options(self, **options: Any) -> WritebackSpec:
+        """This job with the options given (those not None) in place of its own, checked as
+        the job's keys are (``writeback.upsample: must be a positive integer, got 0``)."""
+        changes = {key: value for key, value in options.items() if value is not None}
+        if not changes:
+            return self
+        return validate(type(self), "writeback", {**dict(self), **changes})

@@ -58,7 +58,7 @@ def generate(mp: ModelPlan, cond: Float64, *, seed: int, first_row: int) -> Floa
     so it does not depend on the chunk size.
     """
     m = mp.spec
-    noise = normal_noise(seed=seed, stream=m.index, start=first_row, rows=len(cond), dim=m.noise)
+    noise = normal_noise(seed=seed, stream=mp.stream, start=first_row, rows=len(cond), dim=m.noise)
     if not len(cond):
         return np.zeros((0, len(mp.outputs)), dtype=np.float64)
     return apply_generator(
