@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from hitprep.errors import ConfigError
 from hitprep.ml.metrics import (
+    BinaryMetrics,
     binary_metrics,
     confusion_matrix,
     group_key,
@@ -115,9 +116,6 @@ def classification_report(
         groups: a field's name and its value per event (per-group ROC and working points).
         efficiencies, backgrounds: working points (signal and background efficiencies).
     """
-    from hitprep.ml.plots import plot_confusion, plot_rocs
-    from hitprep.plotting.training import plot_roc, plot_scores
-
     index = resolve_signal(schema, signal)
     title = signal_title(schema, index)
     truth = labels == index
@@ -141,6 +139,43 @@ def classification_report(
     )
     per_class, class_curves = _per_class(schema, labels, probs)
     metrics["per_class"] = per_class
+    plots = _view_plots(schema, metrics, result, truth, scores, title, out, formats)
+    if schema.n_classes > 2:
+        from hitprep.ml.plots import plot_rocs
+
+        plots += plot_rocs(
+            class_curves, out / "roc_per_class", title="one vs rest", formats=formats
+        )
+    if groups is not None:
+        field, values = groups
+        per_group, curves = _per_group(
+            truth,
+            scores,
+            values,
+            threshold=result.threshold,
+            efficiencies=efficiencies,
+            backgrounds=backgrounds,
+        )
+        metrics["group_field"] = field
+        metrics[f"per_{field}"] = per_group
+        plots += _group_plots(curves, f"{title}, per {field}", out, field, formats)
+    return metrics, plots
+
+
+def _view_plots(
+    schema: Schema,
+    metrics: dict[str, Any],
+    result: BinaryMetrics,
+    truth: Any,
+    scores: Any,
+    title: str,
+    out: Path,
+    formats: tuple[str, ...],
+) -> list[Path]:
+    """The confusion matrix and the binary view's ROC (linear and log) and scores."""
+    from hitprep.ml.plots import plot_confusion, plot_rocs
+    from hitprep.plotting.training import plot_roc, plot_scores
+
     names = [schema.class_name(i) for i in range(schema.n_classes)]
     plots = plot_confusion(metrics["confusion"], names, out / "confusion", formats=formats)
     fpr, tpr, auc = roc_curve(truth, scores)
@@ -157,29 +192,19 @@ def classification_report(
     plots += plot_scores(
         scores, truth, out / "scores", threshold=result.threshold, formats=formats, title=title
     )
-    if schema.n_classes > 2:
-        plots += plot_rocs(
-            class_curves, out / "roc_per_class", title="one vs rest", formats=formats
-        )
-    if groups is not None:
-        field, values = groups
-        per_group, curves = _per_group(
-            truth,
-            scores,
-            values,
-            threshold=result.threshold,
-            efficiencies=efficiencies,
-            backgrounds=backgrounds,
-        )
-        metrics["group_field"] = field
-        metrics[f"per_{field}"] = per_group
-        if curves:
-            for log, name in ((False, "roc"), (True, "roc_log")):
-                plots += plot_rocs(
-                    curves,
-                    out / f"{name}_per_{field}",
-                    title=f"{title}, per {field}",
-                    log=log,
-                    formats=formats,
-                )
-    return metrics, plots
+    return plots
+
+
+def _group_plots(
+    curves: Curves, title: str, out: Path, field: str, formats: tuple[str, ...]
+) -> list[Path]:
+    """ROC per group value, linear and log (none when no group has both classes)."""
+    from hitprep.ml.plots import plot_rocs
+
+    plots: list[Path] = []
+    if curves:
+        for log, name in ((False, "roc"), (True, "roc_log")):
+            plots += plot_rocs(
+                curves, out / f"{name}_per_{field}", title=title, log=log, formats=formats
+            )
+    return plots

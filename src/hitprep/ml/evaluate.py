@@ -25,8 +25,9 @@ import numpy as np
 
 from hitprep.atomic import atomic_path
 from hitprep.errors import ConfigError, KeyInFileError, OutputExistsError
-from hitprep.ml.checkpoint import load_checkpoint
+from hitprep.ml.checkpoint import Checkpoint, load_checkpoint
 from hitprep.ml.data import open_dataset
+from hitprep.ml.datasets import EventDataset
 from hitprep.ml.device import pick_device
 from hitprep.ml.h5io import column_names, open_h5, read_column
 from hitprep.ml.inference import Outputs, run_model
@@ -95,6 +96,40 @@ def _group_values(data: str | Path, group: str, n_rows: int, outputs: Outputs) -
     return field, values[outputs.rows]
 
 
+def _scored_events(ckpt: Checkpoint, data: str | Path, split: str) -> tuple[EventDataset, str, int]:
+    """The dataset of the events to score (``split`` of ``data``), the split's name and the
+    file's event count.
+
+    Raises:
+        KeyInFileError: no label field (or target) in ``data``.
+        SchemaMismatchError: the data do not fit the model's inputs.
+        ConfigError: no event of the model's classes in the split.
+    """
+    schema, config = ckpt.schema, ckpt.config
+    data_cfg = dict(config.data, label=schema.label or "")
+    probe = open_dataset(data_cfg, path=data, labels=False, in_memory=False)
+    check_compatible(schema, probe.schema(), file=str(data))
+    n_rows = probe.n_file_rows
+    probe.file.close()
+    chosen, rows = _rows(data, split, n_rows, config.data["path"], config.split)
+    try:
+        ds = open_dataset(data_cfg, path=data, rows=rows, classes=schema.classes)
+    except KeyInFileError as err:
+        wanted = [schema.label, *(f for t in schema.targets for f in t.fields)]
+        if err.key not in wanted:
+            raise
+        what = (
+            "evaluate needs targets: target"
+            if schema.targets
+            else "evaluate needs labels: label field"
+        )
+        raise KeyInFileError(err.key, file=data, available=err.available, what=what) from err
+    if len(ds) == 0:
+        msg = f"{data}: no events with labels in {list(schema.classes)} in the {chosen} split"
+        raise ConfigError(msg)
+    return ds, chosen, n_rows
+
+
 def evaluate(
     model: str | Path,
     data: str | Path,
@@ -153,27 +188,7 @@ def evaluate(
         from hitprep.ml.classification import resolve_signal
 
         resolve_signal(schema, signal)  # a bad --signal fails before any work
-    data_cfg = dict(config.data, label=schema.label or "")
-    probe = open_dataset(data_cfg, path=data, labels=False, in_memory=False)
-    check_compatible(schema, probe.schema(), file=str(data))
-    n_rows = probe.n_file_rows
-    probe.file.close()
-    chosen, rows = _rows(data, split, n_rows, config.data["path"], config.split)
-    try:
-        ds = open_dataset(data_cfg, path=data, rows=rows, classes=schema.classes)
-    except KeyInFileError as err:
-        wanted = [schema.label, *(f for t in schema.targets for f in t.fields)]
-        if err.key not in wanted:
-            raise
-        what = (
-            "evaluate needs targets: target"
-            if schema.targets
-            else "evaluate needs labels: label field"
-        )
-        raise KeyInFileError(err.key, file=data, available=err.available, what=what) from err
-    if len(ds) == 0:
-        msg = f"{data}: no events with labels in {list(schema.classes)} in the {chosen} split"
-        raise ConfigError(msg)
+    ds, chosen, n_rows = _scored_events(ckpt, data, split)
     loader = make_loader(ds, batch_size=batch_size, num_workers=num_workers)
     task = Task(schema, loss=config.train["loss"])
     outputs = run_model(
