@@ -173,8 +173,10 @@ def atomic_path(
         inputs: files the writer reads, which ``path`` must not be.
 
     Example:
-        >>> with atomic_path(tmp / "a.txt") as t:  # doctest: +SKIP
-        ...     t.write_text("done")
+        >>> with atomic_path("a.txt") as t:
+        ...     _ = t.write_text("done")
+        >>> Path("a.txt").read_text()
+        'done'
     """
     final = check_output(path, overwrite=overwrite, inputs=inputs)
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -58,8 +58,13 @@ class ImageDataset(EventDataset):
     :func:`resolve_channels` decides (``channels`` applies to every input).
 
     Example:
-        >>> ds = ImageDataset("images.h5", label="label")  # doctest: +SKIP
-        >>> ds.__getitems__([0, 1])["x"].shape  # doctest: +SKIP
+        >>> import hitprep
+        >>> from km3net_testdata import data_path
+        >>> detx = data_path("detx/km3net_offline.detx")
+        >>> job = hitprep.load_job("km3net_zt", overrides=[f"calibration.detx={detx!r}"])
+        >>> _ = hitprep.convert(job, [data_path("offline/km3net_offline.root")], "images.h5")
+        >>> ds = ImageDataset("images.h5")
+        >>> ds.__getitems__([0, 1])["x"].shape
         torch.Size([2, 1, 18, 100])
     """
 

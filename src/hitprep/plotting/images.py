@@ -8,7 +8,12 @@ other axes). Axes carry the binned fields with their units and the bin edges the
 the title names the file, the event and its truth (labels, energy, mass).
 
 Example:
-    >>> draw_image_event("images.h5", 3, "event3.png")  # doctest: +SKIP
+    >>> import hitprep
+    >>> from hitprep.toys.ldmx import write_root
+    >>> signal = write_root("signal.root", n_events=10, mass=10.0)
+    >>> _ = hitprep.convert(hitprep.load_job("ldmx_xyz"), [signal], "images.h5")
+    >>> draw_image_event("images.h5", 3, "event3.png")
+    PosixPath('event3.png')
 """
 
 from __future__ import annotations

@@ -12,15 +12,18 @@ The images come from :mod:`hitprep.representations.pmt_grid` (one pixel per
 PMT position, placed by position). Pixels without a hit stay blank.
 
 Example:
-    >>> images = event_images("wcsim.root", 0)  # doctest: +SKIP
-    >>> draw_event(images, "event0.png", title="wcsim.root event 0")  # doctest: +SKIP
+    >>> from hitprep.toys.wcsim import write_dump
+    >>> toy = write_dump("toy.h5", 2)
+    >>> images = event_images(toy, 0)
+    >>> draw_event(images, "event0.png", title="toy.h5 event 0")
+    PosixPath('event0.png')
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import h5py
 import numpy as np
@@ -37,10 +40,8 @@ __all__ = ["draw_event", "event_images", "event_truth_line"]
 PARTICLES = {22: "γ", 11: "e⁻", -11: "e⁺", 13: "μ⁻", -13: "μ⁺", 111: "π⁰", 211: "π⁺",
              -211: "π⁻", 2212: "p", 2112: "n"}  # fmt: skip
 
-_REGIONS = ("top", "barrel", "bottom")
+_REGIONS: tuple[Literal["top", "barrel", "bottom"], ...] = ("top", "barrel", "bottom")
 _REGION_NAMES = ("top cap", "barrel\n(unrolled)", "bottom cap")
-_GRID = {"regions": list(_REGIONS), "axis": "auto", "barrel_shape": [], "cap_size": 0,
-         "pmts_per_module": 19}  # fmt: skip
 _F = npt.NDArray[np.float32]
 
 
@@ -53,9 +54,9 @@ def _check_event(event: int, n: int, path: str | Path) -> None:
 def _grids(
     geo: TankGeometry, pmt: npt.NDArray[Any], charge: npt.NDArray[Any], time: npt.NDArray[Any]
 ) -> dict[str, _F]:
-    from hitprep.representations.pmt_grid import fill_images, grid_maps
+    from hitprep.representations.pmt_grid import PmtGridSection, fill_images, grid_maps
 
-    maps = grid_maps(geo, _GRID)
+    maps = grid_maps(geo, PmtGridSection(regions=_REGIONS))  # one pixel per PMT position
     if len(pmt) and int(np.max(pmt)) >= geo.num_pmts:
         msg = f"hits on PMT {int(np.max(pmt))}, but the tank has {geo.num_pmts} PMTs"
         raise FileFormatError(geo.origin, msg)

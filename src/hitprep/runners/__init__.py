@@ -11,8 +11,12 @@
 
 Example:
     >>> import hitprep
-    >>> job = hitprep.load_job("km3net_zt")  # doctest: +SKIP
-    >>> hitprep.convert(job, files, "images.h5", detx="d.detx", workers=4)  # doctest: +SKIP
+    >>> from km3net_testdata import data_path
+    >>> detx = data_path("detx/km3net_offline.detx")
+    >>> job = hitprep.load_job("km3net_zt", overrides=[f"calibration.detx={detx!r}"])
+    >>> files = [data_path("offline/km3net_offline.root")] * 2
+    >>> print(hitprep.convert(job, files, "images.h5", workers=2).line())
+    20 events in, 20 written, 0 skipped; 2868 hits; ... [processes x2: 2 tasks on 2 processes, ...]
 """
 
 from __future__ import annotations

@@ -22,8 +22,15 @@ what uproot's ``tree.arrays(..., library="ak")`` gives: awkward arrays of
 numbers per entry, or of lists of numbers.
 
 Example:
-    >>> reader = BasketReader(path, tree)  # doctest: +SKIP
-    >>> arrays = reader.read(["run", "Jet_pt"], 0, 1000)  # doctest: +SKIP
+    >>> import uproot
+    >>> from hitprep.toys.nanoaod import write_toy_nanoaod
+    >>> path = write_toy_nanoaod("nano.root", 20)
+    >>> with uproot.open(path) as f:
+    ...     reader = BasketReader(path, f["Events"])
+    ...     arrays = reader.read(["run", "Jet_pt"], 0, 10)
+    ...     reader.close()
+    >>> sorted(arrays), len(arrays["Jet_pt"])
+    (['Jet_pt', 'run'], 10)
 """
 
 from __future__ import annotations

@@ -43,8 +43,11 @@ class KM3NeTHDF5Source(Source):
     (``mc_tracks``).
 
     Example:
-        >>> src = KM3NeTHDF5Source(path)  # doctest: +SKIP
-        >>> batch = src.read(0, 10, fields=["hits.time", "hits.dom_id"])  # doctest: +SKIP
+        >>> from km3net_testdata import data_path
+        >>> with KM3NeTHDF5Source(data_path("hdf5/atmospheric_muons_sample.h5")) as src:
+        ...     batch = src.read(0, 10, fields=["hits.time", "hits.dom_id"])
+        >>> sorted(batch.hits.fields), ak.num(batch.hits).tolist()[:3]
+        (['dom_id', 'time'], [4886, 4576, 4219])
     """
 
     format_name = "km3net_hdf5"

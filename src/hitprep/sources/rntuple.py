@@ -17,9 +17,12 @@ NanoAOD's flat branch names, so one reader and one grouping rule serve both:
   interpretation is not numeric, so the source reports it in ``skipped``.
 
 Example:
-    >>> found = find_ntuple(uproot.open("nano_rntuple.root"), "Events")  # doctest: +SKIP
-    >>> [b.name for b in found.branches][:3]  # doctest: +SKIP
-    ['run', 'nMuon', 'Muon_pt']
+    >>> import numpy as np
+    >>> with uproot.recreate("nano_rntuple.root") as f:  # a dict becomes an RNTuple (uproot 5.7)
+    ...     f["Events"] = {"run": np.ones(2, np.uint32), "Muon_pt": ak.Array([[30.0, 12.5], []])}
+    >>> with uproot.open("nano_rntuple.root") as f:
+    ...     sorted(b.name for b in find_ntuple(f, "Events").branches)
+    ['Muon_pt', 'run']
 """
 
 from __future__ import annotations

@@ -42,9 +42,12 @@ is read through the same rules when no TTree of the name exists, seen as a
 TTree by :class:`hitprep.sources.rntuple.NTupleAsTree`.
 
 Example:
-    >>> src = RootTreeSource("nano.root", tree="Events")  # doctest: +SKIP
-    >>> batch = src.read(0, 10, fields=["run", "Muon.pt"])  # doctest: +SKIP
-    >>> batch.Muon.pt  # doctest: +SKIP
+    >>> from hitprep.toys.nanoaod import write_toy_nanoaod
+    >>> path = write_toy_nanoaod("nano.root", 20)
+    >>> with RootTreeSource(path, tree="Events") as src:
+    ...     batch = src.read(0, 10, fields=["run", "Muon.pt"])
+    >>> batch.fields, ak.num(batch.Muon.pt).tolist()
+    (['entry', 'run', 'Muon'], [0, 2, 1, 0, 0, 3, 0, 0, 1, 0])
 """
 
 from __future__ import annotations

@@ -40,8 +40,10 @@ The decoder walks the ~10 triggers of each entry in Python (one step per
 object, a few dozen per trigger); every array inside is one numpy call.
 
 Example:
-    >>> src = WCSimSource("wcsim.root")  # doctest: +SKIP
-    >>> batch = src.read(0, 10, fields=["digi_hits.pmt", "digi_hits.charge"])  # doctest: +SKIP
+    >>> with WCSimSource("wcsim_10events_2015.root") as src:  # a real WCSim file
+    ...     batch = src.read(0, 10, fields=["digi_hits.pmt", "digi_hits.charge"])
+    >>> ak.num(batch.digi_hits).tolist()[:3]
+    [8236, 9186, 8182]
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ The table the LDMX ``root_2_python.py`` script made, written chunk by chunk
 its event (0, 1, ...), in file order. The output appears only when complete.
 
 Example:
-    >>> export_hits("signal.root", "signal.npy")  # doctest: +SKIP
+    >>> from hitprep.toys.ldmx import write_root
+    >>> signal = write_root("signal.root", n_events=10, mass=10.0)
+    >>> export_hits(signal, "signal.npy").hits
+    2165
 """
 
 from __future__ import annotations

@@ -24,9 +24,12 @@ Modules: :mod:`~hitprep.writeback.table` (flatten/unflatten),
 
 Example:
     >>> import hitprep
+    >>> from hitprep.toys.nanoaod import write_toy_nanoaod
     >>> from hitprep.writeback import writeback
-    >>> job = hitprep.load_job("nanoaod_flashsim")  # doctest: +SKIP
-    >>> print(writeback(job, "nano.root", "synthetic.root", upsample=3).line())  # doctest: +SKIP
+    >>> job = hitprep.load_job("nanoaod_flashsim")
+    >>> nano = write_toy_nanoaod("nano.root", 20)
+    >>> print(writeback(job, nano, "synthetic.root", upsample=3).line())
+    20 events in, 60 written (3 copies, blocks), 0 skipped; ... -> synthetic.root
 """
 
 from __future__ import annotations
