@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ def _write_events(
     spec, plan, summary = make.spec, make.plan, make.summary
     options: dict[str, Any] = {"counter_dtypes": plan.counter_dtypes, "titles": plan.titles}
 
-    def chunks() -> Any:
+    def chunks() -> Iterator[Chunk]:  # twice: once ahead for the reads, once here
         return output_events(
             source.num_events, step=spec.step, upsample=spec.upsample, order=spec.order
         )
