@@ -7,13 +7,14 @@ from pathlib import Path
 import awkward as ak
 import h5py
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from hitprep.cli import main
 from hitprep.errors import ConfigError, FileFormatError
 from hitprep.sources import detect_format, open_source
 from hitprep.sources.wcsim_dump import WCSimH5Source
-from hitprep.toys.wcsim import ToyTank, simulate, write_dump
+from hitprep.toys.wcsim import ToyTank, _scattered, simulate, write_dump
 
 N = 300
 
@@ -107,6 +108,47 @@ def test_muon_rings_are_sharper_than_electron_rings(batch: ak.Array) -> None:
     mu, e = _outside_fraction(batch, 13), _outside_fraction(batch, 11)
     assert mu < 0.12
     assert e > mu + 0.1
+
+
+def test_gamma_rings_look_like_electron_rings(batch: ak.Array) -> None:
+    """A gamma's e+ e- showers make a ring nearly like an electron's (e/gamma overlap as in
+    the real tanks), both far fuzzier than a muon's."""
+    e, gamma, mu = (_outside_fraction(batch, pid) for pid in (11, 22, 13))
+    assert abs(gamma - e) < 0.08
+    assert gamma > mu + 0.1
+
+
+def _charge_spread(tmp_path: Path, energy: tuple[float, float]) -> float:
+    """Relative spread of the first trigger's total charge of electrons in a narrow range."""
+    path = write_dump(tmp_path / f"e{energy[0]:g}.h5", 250, particles=["e"], energy=energy,
+                      seed=8, true_hits=False)  # fmt: skip
+    with WCSimH5Source(path) as src:
+        digi = src.read(0, 250)["digi_hits"]
+    charge = ak.to_numpy(ak.sum(digi["charge"][digi["trigger"] == 0], axis=1))
+    return float(charge.std() / charge.mean())
+
+
+def test_charge_resolution_improves_with_energy(tmp_path: Path) -> None:
+    """Photon counts are Poisson in the track length (~ 1/sqrt(E)), on top of a constant term
+    (light yield, vertex and geometry): the relative spread falls with energy, not to 0."""
+    low, high = _charge_spread(tmp_path, (150, 160)), _charge_spread(tmp_path, (900, 910))
+    assert low > 1.2 * high
+    assert high > 0.02
+
+
+def test_scattering_smears_the_emission_axis() -> None:
+    rng = np.random.default_rng(2)
+    n = 4000
+    direction = np.tile([[0.0, 0.0, 1.0]], (n, 1))
+    muon = np.ones(n, dtype=bool)
+
+    def median_angle(kinetic: float, muons: npt.NDArray[np.bool_]) -> float:
+        axis = _scattered(rng, direction, np.full(n, kinetic), muons)
+        return float(np.degrees(np.median(np.arccos(np.clip(axis[:, 2], -1, 1)))))
+
+    slow, fast = median_angle(150.0, muon), median_angle(900.0, muon)
+    assert 0.3 < fast < slow < 5.0  # muons: the Highland angle, smaller at high momentum
+    assert 1.0 < median_angle(500.0, ~muon) < 5.0  # showers: a few degrees
 
 
 def test_reproducible_and_seeded() -> None:

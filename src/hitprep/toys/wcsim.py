@@ -12,8 +12,15 @@ features the WatChMaL workflow needs:
   narrows as it slows: a **sharp-edged, filled ring**. An e− showers: light
   from a gamma-distributed depth profile with a wide angular spread: a
   **fuzzy ring**. A γ first travels an exponential conversion distance, then
-  showers as an e+e− pair. 80 % of muons decay: a Michel electron in a
-  second trigger.
+  showers as an e+e− pair: two showers sharing its energy, a few degrees
+  apart, so its ring starts later and is a little fuzzier than an e−'s
+  (e and γ look nearly alike, as in the real tanks). Each particle's
+  direction is smeared by multiple scattering (a muon by
+  13.6 MeV / p · sqrt(range / X0), a shower by a few degrees). 80 % of muons
+  decay: a Michel electron in a second trigger.
+- **Resolution.** The photon count is Poisson in the emitting track length
+  (∝ energy): a stochastic term ∝ 1/sqrt(E); each particle's light yield also
+  varies by 2 % (water and PMT calibration: the constant term).
 - **Detection.** Each photon is traced to the wall; the PMT of the cell it
   lands in sees it with the tank's efficiency (lattice cells outside the cap
   disc have none). A digit per PMT and trigger: charge = Σ gains (mean 1 p.e.),
@@ -64,6 +71,10 @@ _N_WATER = 1.34
 _DEDX = 2.0  # MeV/cm
 _MU_THRESHOLD = 54.0  # MeV kinetic: Cherenkov threshold of a muon in water
 _CONVERSION = 47.0  # cm, mean gamma conversion distance in water
+_X0 = 36.1  # cm, radiation length of water
+_YIELD_SPREAD = 0.02  # relative spread of a particle's light yield (the constant term)
+_SHOWER_SCATTER = np.radians(3.0)  # spread of a shower's axis about its particle's direction
+_PAIR_OPENING = np.radians(4.0)  # spread of each of a gamma's e+ e- showers about the gamma
 _TIME_OFFSET = 950.0  # ns, WCSim's digit time offset
 _F = npt.NDArray[np.float64]
 _I = npt.NDArray[np.int64]
@@ -164,6 +175,20 @@ def _rotate_cone(axis: _F, theta: _F, phi: _F) -> _F:
     return out
 
 
+def _scattered(
+    rng: np.random.Generator, direction: _F, kinetic: _F, muon: npt.NDArray[np.bool_]
+) -> _F:
+    """The axes light is emitted about: each particle's direction smeared by multiple
+    scattering (a muon: the Highland angle over its range, halved for the mean direction of
+    the track; a shower: a few degrees)."""
+    momentum = np.sqrt(kinetic**2 + 2 * kinetic * _MASS[13])
+    track = np.maximum(kinetic / _DEDX, 1.0)
+    highland = 13.6 / momentum * np.sqrt(track / _X0) / 2
+    spread = np.where(muon, np.minimum(highland, 0.3), _SHOWER_SCATTER)
+    theta = np.abs(rng.normal(0.0, 1.0, len(kinetic))) * spread
+    return _rotate_cone(direction, theta, rng.uniform(0, 2 * np.pi, len(kinetic)))
+
+
 @dataclass
 class _Light:
     """Emitters of one chunk: per emitting particle its event, start, direction, energy, kind."""
@@ -202,7 +227,8 @@ class _Light:
         kin, muon = np.concatenate(self.kinetic), np.concatenate(self.muon)
         t0, trig = np.concatenate(self.t0), np.concatenate(self.trigger)
         emitting = np.where(muon, np.maximum(kin - _MU_THRESHOLD, 0.0) / _DEDX, kin / _DEDX)
-        n = rng.poisson(tank.pe_per_cm * emitting)
+        light_yield = np.clip(rng.normal(1.0, _YIELD_SPREAD, len(ev)), 0.5, 1.5)
+        n = rng.poisson(tank.pe_per_cm * emitting * light_yield)
         owner = np.repeat(np.arange(len(ev)), n)
         # depth along the track: uniform for muons, shower profile (gamma distribution) for e
         shower = 10.0 + 8.0 * np.log1p(kin / 50.0)
@@ -298,12 +324,20 @@ def _chunk(
     light = _Light()
     is_mu, is_g = pid == 13, pid == 22
     zeros = np.zeros(n)
-    # gamma: converts after an exponential distance, then showers like an electron
+    # gamma: converts after an exponential distance, then showers as an e+ e- pair
     conv = np.where(is_g, rng.exponential(_CONVERSION, n), 0.0)
     shower_start = vertex + direction * conv[:, None]
-    light.add(events[~is_mu], shower_start[~is_mu], direction[~is_mu], kin[~is_mu],
-              muon=False, t0=conv[~is_mu] / _C, trigger=0)  # fmt: skip
-    light.add(events[is_mu], vertex[is_mu], direction[is_mu], kin[is_mu], muon=True,
+    split = rng.uniform(0.2, 0.8, n)  # the electron's share of a gamma's energy
+    axis = _scattered(rng, direction, kin, is_mu)
+    is_e = pid == 11
+    light.add(events[is_e], shower_start[is_e], axis[is_e], kin[is_e],
+              muon=False, t0=conv[is_e] / _C, trigger=0)  # fmt: skip
+    for share in (split, 1.0 - split):
+        pair = _rotate_cone(direction, np.abs(rng.normal(0, _PAIR_OPENING, n)),
+                            rng.uniform(0, 2 * np.pi, n))  # fmt: skip
+        light.add(events[is_g], shower_start[is_g], pair[is_g], (kin * share)[is_g],
+                  muon=False, t0=conv[is_g] / _C, trigger=0)  # fmt: skip
+    light.add(events[is_mu], vertex[is_mu], axis[is_mu], kin[is_mu], muon=True,
               t0=zeros[is_mu], trigger=0)  # fmt: skip
     stop = np.where(
         is_mu[:, None],
@@ -337,7 +371,7 @@ def _chunk(
     out["trigger_type"] = np.zeros(len(trigger_time), dtype=np.int32)
     out.update(_digits(ph, tank, rng, michel))
     primaries = _Primaries(pid, kin, mass, vertex, direction, shower_start, stop)
-    out.update(_tracks(primaries, michel, michel_e, michel_dir, rng))
+    out.update(_tracks(primaries, split, michel, michel_e, michel_dir))
     if true_hits:
         order = np.argsort(ph["event"], kind="stable")
         out["true_hit_counts"] = np.bincount(ph["event"], minlength=n)
@@ -396,15 +430,15 @@ class _Primaries:
 
 def _tracks(
     p: _Primaries,
+    split: _F,
     michel: npt.NDArray[np.bool_],
     michel_e: _F,
     michel_dir: _F,
-    rng: np.random.Generator,
 ) -> dict[str, npt.NDArray[Any]]:
-    """WCSim-style track lists: generator track, primaries (e- e+ for a gamma), Michel electron."""
+    """WCSim-style track lists: generator track, primaries (e- e+ for a gamma, the e- taking
+    ``split`` of its energy), Michel electron."""
     n = len(p.pid)
     is_g = p.pid == 22
-    split = rng.uniform(0.2, 0.8, n)
     momentum = np.sqrt(p.kinetic**2 + 2 * p.kinetic * p.mass)
     blocks: list[tuple[npt.NDArray[np.bool_], dict[str, Any]]] = [
         # generator track: m = 0, E = p; for a gamma it is the gamma itself
