@@ -1,5 +1,10 @@
 """Runner fixtures: four 30-event slices of the real km3net-testdata file, the ``km3net_zt``
-job, and that job with labels that fail once (for resume and --keep-going)."""
+job, and that job with labels that fail once (for resume and --keep-going).
+
+Loaded by the runner tests with ``pytest_plugins = ["runner_fixtures"]`` rather than from a
+``conftest.py``: a second ``conftest`` module would hide ``tests/conftest.py`` from the tests
+that import ``shared_file`` from it.
+"""
 
 from __future__ import annotations
 

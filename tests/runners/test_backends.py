@@ -17,6 +17,8 @@ from hitprep.config import Job
 from hitprep.errors import SchedulerError
 from hitprep.runners.manifest import parts_folder
 
+pytest_plugins = ["runner_fixtures"]  # inputs, job, flaky_job
+
 
 def test_serial_and_processes_give_the_same_output(
     job: Job, inputs: list[Path], km3net_detx: Path, tmp_path: Path

@@ -16,6 +16,8 @@ from hitprep.errors import TaskError
 from hitprep.runners import FAILED_REASON, convert
 from hitprep.runners.manifest import parts_folder
 
+pytest_plugins = ["runner_fixtures"]  # inputs, job, flaky_job
+
 
 def test_keep_going_counts_the_events_of_a_failed_range_then_resume_fills_it(
     flaky_job: Job, inputs: list[Path], km3net_detx: Path, tmp_path: Path

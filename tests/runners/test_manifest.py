@@ -13,6 +13,8 @@ from hitprep.config import Job
 from hitprep.errors import TaskError
 from hitprep.runners.manifest import MANIFEST, parts_folder
 
+pytest_plugins = ["runner_fixtures"]  # inputs, job, flaky_job
+
 
 def test_resume_after_a_failed_task_equals_an_uninterrupted_run(
     flaky_job: Job, inputs: list[Path], km3net_detx: Path, tmp_path: Path

@@ -12,6 +12,8 @@ from runner_helpers import EVENTS, N_FILES, assert_same, run_convert
 
 from hitprep.config import Job, load_job
 
+pytest_plugins = ["runner_fixtures"]  # inputs, job, flaky_job
+
 
 def test_single_task_written_directly_equals_its_shard(
     job: Job, inputs: list[Path], km3net_detx: Path, tmp_path: Path

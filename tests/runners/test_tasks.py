@@ -10,6 +10,8 @@ from runner_helpers import EVENTS, N_FILES, assert_same, run_convert
 from hitprep.config import Job, load_job
 from hitprep.runners.manifest import parts_folder
 
+pytest_plugins = ["runner_fixtures"]  # inputs, job, flaky_job
+
 
 def test_changed_input_or_job_invalidates_shards(
     job: Job,
