@@ -11,7 +11,8 @@ candidate with ``HITPREP_FAST_PATHS=0`` as well. The inputs are made once (toys 
 seeds, km3net-testdata, and the real WCSim file from ``../shared/data`` when present) and fed to
 both. Every dataset must be equal (values, dtype, shape, compression, chunks) and every attribute
 too, except those that record when and by what command a file was written. Exit status 1 names
-each difference.
+each difference. Each run's wall seconds (interpreter start included) are printed beside the
+other's, with their ratio: a refactor should leave it at 1 within noise.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,9 +99,12 @@ def make_inputs(folder: Path) -> dict[str, tuple[str, list[str]]]:
 
 def run_all(
     src: Path, runs: dict[str, tuple[str, list[str]]], outdir: Path, *, plain: bool = False
-) -> None:
+) -> dict[str, float]:
+    """Run every preset; the wall seconds of each command (interpreter start included)."""
     outdir.mkdir(parents=True, exist_ok=True)
+    seconds = {}
     for name, (preset, args) in runs.items():
+        started = time.perf_counter()
         command = "writeback" if preset == "nanoaod_flashsim" else "convert"
         suffix = ".root" if command == "writeback" else ".h5"
         out = outdir / f"{name}{suffix}"
@@ -108,6 +113,8 @@ def run_all(
             [command, preset, *args, "-o", str(out), "--overwrite", "--no-progress"],
             plain=plain,
         )
+        seconds[name] = time.perf_counter() - started
+    return seconds
 
 
 def _items(group: h5py.Group) -> Iterator[tuple[str, Any]]:
@@ -176,12 +183,16 @@ def compare_root(a: Path, b: Path) -> list[str]:
     return problems
 
 
-def compare(ref: Path, new: Path) -> list[str]:
+def compare(ref: Path, new: Path, times: tuple[dict[str, float], dict[str, float]]) -> list[str]:
+    """Compare the outputs of two runs; print each with both runs' seconds and their ratio."""
     problems = []
+    print(f"{'run':28s} {'outputs':14s} {'ref s':>7s} {'new s':>7s} {'new/ref':>7s}")
     for a in sorted(ref.iterdir()):
         b = new / a.name
         found = compare_root(a, b) if a.suffix == ".root" else compare_hdf5(a, b)
-        print(f"{a.stem:24s} {'identical' if not found else f'{len(found)} differences'}")
+        t_ref, t_new = times[0][a.stem], times[1][a.stem]
+        verdict = "identical" if not found else f"{len(found)} differences"
+        print(f"{a.stem:28s} {verdict:14s} {t_ref:7.1f} {t_new:7.1f} {t_new / t_ref:7.2f}")
         problems += [f"{a.stem}: {p}" for p in found]
     return problems
 
@@ -197,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="hitprep-compare-") as tmp:
         work = args.keep or Path(tmp)
         runs = make_inputs(work)
-        run_all(ROOT / "src", runs, work / "new")
+        t_new = run_all(ROOT / "src", runs, work / "new")
         problems = []
         if args.ref:
             tree = work / "ref-tree"
@@ -207,18 +218,18 @@ def main(argv: list[str] | None = None) -> int:
                 capture_output=True,
             )
             try:
-                run_all(tree / "src", runs, work / "ref")
+                t_ref = run_all(tree / "src", runs, work / "ref")
             finally:
                 subprocess.run(
                     ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
                     check=False,
                 )
             print(f"== {args.ref} vs working tree")
-            problems += compare(work / "ref", work / "new")
+            problems += compare(work / "ref", work / "new", (t_ref, t_new))
         if args.plain:
-            run_all(ROOT / "src", runs, work / "plain", plain=True)
-            print("== fast paths on vs off (HITPREP_FAST_PATHS=0)")
-            problems += compare(work / "new", work / "plain")
+            t_plain = run_all(ROOT / "src", runs, work / "plain", plain=True)
+            print("== fast paths on (ref) vs off (new: HITPREP_FAST_PATHS=0)")
+            problems += compare(work / "new", work / "plain", (t_new, t_plain))
     for problem in problems:
         print(f"DIFFERENCE {problem}")
     print("all outputs identical" if not problems else f"{len(problems)} differences")
