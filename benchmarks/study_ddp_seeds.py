@@ -20,35 +20,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_ml_training import hitprep, ldmx_mix
+
 KEYS = ("train_loss", "val_loss", "val_auc")
-
-
-def hitprep(*words: str) -> str:
-    """``hitprep WORDS...`` in a child process with one thread per process; its output."""
-    command = [sys.executable, "-m", "hitprep", *words]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode:
-        msg = f"{' '.join(command)} failed:\n{done.stderr[-2000:]}"
-        raise RuntimeError(msg)
-    return done.stdout
-
-
-def make_sample(tmp: Path, events: int, dim: int) -> Path:
-    n = str(events // 2)
-    hitprep("toy", "ldmx", "--mass", "10", "-n", n, "--seed", "1", "-o", str(tmp / "sig.root"))
-    hitprep("toy", "ldmx", "-n", n, "--seed", "2", "-o", str(tmp / "bkg.root"))
-    out = tmp / "ldmx.h5"
-    sig, bkg = f"10={tmp / 'sig.root'}", str(tmp / "bkg.root")
-    words = ["--signal", sig, "--background", bkg, "-n", n, "-o", str(out), "--no-progress"]
-    hitprep("mix", *words, "--set", f"ldmx_images.0.dim={dim}")
-    return out
 
 
 def final(data: Path, out: Path, *, seed: int, nproc: int, args: argparse.Namespace) -> Any:
@@ -57,6 +37,7 @@ def final(data: Path, out: Path, *, seed: int, nproc: int, args: argparse.Namesp
         "train", "--data", str(data), "--epochs", str(args.epochs), "--patience", "0",
         "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--device", "cpu",
         "--seed", str(seed), "--no-progress", "-o", str(out), "--nproc", str(nproc),
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     history = json.loads((out / "history.json").read_text())
     assert history[-1]["processes"] == nproc
@@ -73,7 +54,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.003)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data = make_sample(Path(tmp), args.events, args.dim)
+        data = ldmx_mix(Path(tmp), args.events, f"ldmx_images.0.dim={args.dim}")
         runs: dict[int, dict[int, Any]] = {1: {}, 2: {}}
         for seed in args.seeds:
             for nproc in (1, 2):
