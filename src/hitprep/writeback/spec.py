@@ -243,7 +243,16 @@ class ModelSection(Section):
 
 
 def validate_writeback(where: str, value: Any) -> WritebackSection:
-    """Validator of ``[writeback]``."""
+    """Validator of ``[writeback]``.
+
+    Example:
+        >>> validate_writeback("job [writeback]", {"upsample": 3}).upsample
+        3
+        >>> validate_writeback("job [writeback]", {"upsampel": 3})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        hitprep.errors.ConfigError: job [writeback]: unknown key 'upsampel'; did you mean ...
+    """
     return validate(WritebackSection, where, value)
 
 
