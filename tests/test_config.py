@@ -92,3 +92,35 @@ def test_overrides(tmp_path: Path) -> None:
         load_job("km3net_zt", overrides=["images.3.dtype=uint8"])
     with pytest.raises(ConfigError, match="unknown key 'stepp'"):
         load_job("km3net_zt", overrides=["source.stepp=3"])
+
+
+def test_flags_are_job_keys(km3net_detx: Path) -> None:
+    plain = load_job("km3net_graph")
+    job = plain.with_flags(detx=km3net_detx, layout="orcasong", step=50, trust_pickle=None)
+    assert job.get("calibration").detx == str(km3net_detx)
+    assert job.get("graph").layout == "orcasong" and job.source.step == 50
+    assert job.overrides[-1] == "source.step=50"
+    same = load_job(
+        "km3net_graph",
+        overrides=[
+            f"calibration.detx={km3net_detx}",
+            "graph.layout=orcasong",
+            "source.step=50",
+        ],
+    )
+    assert job.resolved_json() == same.resolved_json()
+    assert job.input_files() == {"calibration.detx": (km3net_detx, "detector file")}
+    assert plain.input_files() == {}
+    with pytest.raises(ConfigError, match=r"--layout sets graph.layout; preset km3net_zt has no"):
+        load_job("km3net_zt").with_flags(layout="orcasong")
+    with pytest.raises(ConfigError, match=r"\[source\].step: must be a positive number"):
+        plain.with_flags(step=0)
+
+
+def test_files_a_job_reads_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    job = load_job("km3net_zt", overrides=["calibration.detx=det.detx"])
+    resolved = job.with_files_resolved()
+    assert resolved.get("calibration").detx == str(tmp_path / "det.detx")
+    assert resolved.get("images")[0].axes[0][0] == "pos_z"  # other sections as they were
+    assert resolved.resolved_json() != job.resolved_json()

@@ -40,10 +40,10 @@ import json
 import os
 import pkgutil
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -51,6 +51,7 @@ from hitprep.errors import ConfigError, nearest
 from hitprep.jobmodel import JobSection, Section, json_schema, plain, table_lines
 
 __all__ = [
+    "FLAGS",
     "SECTIONS",
     "Job",
     "JobSection",
@@ -161,6 +162,27 @@ class SourceSection(Section):
     """Formats that can hold pickled objects (WCSim .npz dumps): allow unpickling them.
     Only for files you trust; --trust-pickle sets it."""
 
+    #: keys that are not options of the reader
+    _NOT_OPTIONS: ClassVar[tuple[str, ...]] = ("format", "step")
+    #: options that allow something: given only to readers that take them
+    _PERMISSIONS: ClassVar[tuple[str, ...]] = ("trust_pickle",)
+
+    def reader_options(self, takes: Set[str]) -> dict[str, Any]:
+        """The options set in this section for a reader taking options ``takes``.
+
+        Options left at their defaults are not given; a permission (``trust_pickle``) is
+        given only to readers that take it, any other option to every reader (one that
+        does not take it refuses it, naming the options it takes).
+        """
+        out = {}
+        for key in type(self).model_fields:
+            value = getattr(self, key)
+            if key in self._NOT_OPTIONS or not value:
+                continue
+            if key not in self._PERMISSIONS or key in takes:
+                out[key] = value
+        return out
+
     @model_validator(mode="after")
     def _positive_step(self) -> SourceSection:
         if self.step <= 0:
@@ -222,14 +244,6 @@ _CORE = (
     JobSection("description", None, 0, check=_string, always=True),
     JobSection("source", SourceSection, 10, always=True),
     JobSection(
-        "labels",
-        None,
-        80,
-        kind="representation",
-        check=lazy_section("hitprep.labels:check_section"),
-        build="hitprep.labels:build_representations",
-    ),
-    JobSection(
         "writeback", None, 90, check=lazy_section("hitprep.writeback.spec:validate_writeback")
     ),
     JobSection(
@@ -241,13 +255,16 @@ _CORE = (
 
 #: packages whose modules declare job sections in a module-level ``JOB_SECTIONS`` tuple
 COMPONENT_PACKAGES = ("hitprep.stages", "hitprep.representations")
+#: single modules that declare job sections too
+COMPONENT_MODULES = ("hitprep.labels",)
 
 
 class _Registry(Mapping[str, JobSection]):
     """Job section name -> :class:`~hitprep.jobmodel.JobSection`, in job order.
 
     The core sections, then every ``JOB_SECTIONS`` of the modules of
-    :data:`COMPONENT_PACKAGES` (imported on first use), then those given to :meth:`register`.
+    :data:`COMPONENT_PACKAGES` and of :data:`COMPONENT_MODULES` (imported on first use),
+    then those given to :meth:`register`.
     """
 
     def __init__(self) -> None:
@@ -262,6 +279,8 @@ class _Registry(Mapping[str, JobSection]):
                 for info in pkgutil.iter_modules(path):
                     module = importlib.import_module(f"{package}.{info.name}")
                     entries += getattr(module, "JOB_SECTIONS", ())
+            for name in COMPONENT_MODULES:
+                entries += getattr(importlib.import_module(name), "JOB_SECTIONS", ())
             entries += self._added
             names = [e.name for e in entries]
             if len(set(names)) != len(names):
@@ -362,6 +381,60 @@ class Job:
         """The validated job as JSON (for provenance)."""
         return json.dumps(plain(self.sections))
 
+    def with_overrides(self, items: Sequence[str]) -> Job:
+        """This job with ``key=value`` items applied (as ``--set``), validated again."""
+        if not items:
+            return self
+        raw = {name: _editable(value) for name, value in self.sections.items()}
+        return Job.from_dict(
+            apply_overrides(raw, list(items)),
+            text=self.text,
+            origin=self.origin,
+            overrides=(*self.overrides, *items),
+        )
+
+    def with_flags(self, **flags: Any) -> Job:
+        """This job with command-line flags (:data:`FLAGS`) applied as the keys they set.
+
+        A flag that is ``None`` or ``False`` is not given. A flag whose section the job
+        does not have is an error (``--detx`` for a job without ``[calibration]``).
+        """
+        items = []
+        for flag, value in flags.items():
+            if value is None or value is False:
+                continue
+            key = FLAGS[flag]
+            section = key.partition(".")[0]
+            if self.get(section) is None:
+                msg = (
+                    f"--{flag.replace('_', '-')} sets {key}; {self.origin or 'the job'} has no"
+                    f" [{section}] section"
+                )
+                raise ConfigError(msg)
+            items.append(
+                f"{key}={json.dumps(value if isinstance(value, bool | int) else str(value))}"
+            )
+        return self.with_overrides(items)
+
+    def input_files(self) -> dict[str, tuple[Path, str]]:
+        """Files the job's sections make it read: ``"section.key"`` -> (path, what it is)."""
+        out = {}
+        for name, value in self.sections.items():
+            if isinstance(value, Section):
+                for key, what in value.input_files.items():
+                    if path := getattr(value, key):
+                        out[f"{name}.{key}"] = (Path(path), what)
+        return out
+
+    def with_files_resolved(self) -> Job:
+        """This job with the files it reads as absolute paths (workers elsewhere, e.g. Dask,
+        do not share this process's working directory)."""
+        sections = dict(self.sections)
+        for dotted, (path, _) in self.input_files().items():
+            name, _, key = dotted.partition(".")
+            sections[name] = sections[name].model_copy(update={key: str(path.resolve())})
+        return replace(self, sections=sections)
+
     def to_toml(self) -> str:
         """The validated job as a TOML job file, every key with its value (defaults too) and
         its documentation as a comment; loading it gives the same job."""
@@ -371,6 +444,24 @@ class Job:
                 lines.append("")
             lines += table_lines(name, value)
         return "\n".join(lines) + "\n"
+
+
+def _editable(value: Any) -> Any:
+    """A validated section's value as a table again (for :meth:`Job.with_overrides`)."""
+    if isinstance(value, Section):
+        return value.model_dump()
+    if isinstance(value, tuple) and all(isinstance(v, Section) for v in value):
+        return [v.model_dump() for v in value]
+    return copy.deepcopy(value)
+
+
+#: command-line flags that are sugar for a job key (``--detx F`` = ``--set calibration.detx=F``)
+FLAGS = {
+    "detx": "calibration.detx",
+    "layout": "graph.layout",
+    "trust_pickle": "source.trust_pickle",
+    "step": "source.step",
+}
 
 
 def job_schema() -> dict[str, Any]:

@@ -33,7 +33,7 @@ import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
@@ -81,7 +81,15 @@ class Section(BaseModel):
     A key's documentation is the docstring under its attribute. Item access
     (``section["key"]``, ``section.get("key")``) reads attributes, for code that still
     treats sections as tables.
+
+    Attributes:
+        input_files: keys naming files the section makes the job read (key -> what the
+            file is, for messages), relative to the working directory: a job records
+            them as absolute paths before work goes to other processes, and their
+            identity is part of a job's resume key.
     """
+
+    input_files: ClassVar[dict[str, str]] = {}
 
     model_config = ConfigDict(
         extra="forbid",

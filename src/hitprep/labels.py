@@ -18,18 +18,22 @@ from typing import Any, TypeVar
 import awkward as ak
 import numpy as np
 import numpy.typing as npt
+from pydantic.json_schema import SkipJsonSchema
 
-from hitprep.config import Job, Schema, check_keys
+from hitprep.config import Job
 from hitprep.errors import ConfigError
 from hitprep.events import counts, event_index, flat_column, offsets_from_counts
+from hitprep.jobmodel import JobSection, Section
 from hitprep.pipeline import BuildOptions, Context, Representation
 from hitprep.writeback.generator import _import_function
 
 __all__ = [
     "ALL_COLLECTIONS",
     "EXTRACTORS",
+    "JOB_SECTIONS",
     "Extractor",
     "LabelRepresentation",
+    "LabelsSection",
     "build_representations",
     "km3net_mc",
     "load_extractor",
@@ -184,16 +188,19 @@ class LabelRepresentation(Representation):
         return {"y": to_structured(self.extractor(batch), n_events=len(batch), source=self.spec)}
 
 
-def check_section(where: str, value: Any) -> dict[str, Any]:
-    """Validate ``[labels]``: ``extractor`` is a name/spec string or (from Python) a function."""
-    if isinstance(value, dict) and callable(value.get("extractor")):
-        return check_keys(where, {**value, "extractor": "-"}, _SCHEMA) | value
-    return check_keys(where, value, _SCHEMA)
+class LabelsSection(Section):
+    """``[labels]``: the ``y`` table of per-event labels, from an extractor."""
 
-
-_SCHEMA: Schema = {"extractor": (str, None)}
+    extractor: str | SkipJsonSchema[Callable[..., Any]]
+    """A built-in extractor (km3net_mc), "module:function" or "path/to/file.py:function";
+    from Python, the function itself."""
 
 
 def build_representations(job: Job, options: BuildOptions) -> list[LabelRepresentation]:
     """The label representation of a job with a ``[labels]`` section."""
-    return [LabelRepresentation(job.get("labels")["extractor"])]
+    return [LabelRepresentation(job.get("labels").extractor)]
+
+
+JOB_SECTIONS = (
+    JobSection("labels", LabelsSection, 80, kind="representation", build=build_representations),
+)

@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import awkward as ak
@@ -100,9 +99,9 @@ class Accounting:
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """What the command line adds to a job (e.g. ``--detx``)."""
+    """What a builder gets besides the job (nothing yet: command-line flags are job keys,
+    :data:`hitprep.config.FLAGS`)."""
 
-    detx: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

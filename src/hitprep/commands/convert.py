@@ -20,19 +20,21 @@ def add_parser(sub: Any) -> None:
     p.add_argument("job", help="job TOML file or preset name (see `hitprep presets`)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files")
     p.add_argument("-o", "--output", required=True, help="output HDF5 file")
-    p.add_argument("--detx", help="KM3NeT detector file (.detx) for calibration")
     add_set_option(p, example="source.step=100 --set images.0.dtype=uint32")
+    p.add_argument(
+        "--detx", help="KM3NeT detector file (.detx) for calibration (sets calibration.detx)"
+    )
     p.add_argument(
         "--layout",
         choices=["hitprep", "orcasong"],
         help="graph jobs: HDF5 layout (sets graph.layout; orcasong = FileGraph's datasets)",
     )
-    p.add_argument("--step", type=int, help="events per chunk (bounds memory)")
+    p.add_argument("--step", type=int, help="events per chunk, bounds memory (sets source.step)")
     p.add_argument(
         "--trust-pickle",
         action="store_true",
         help="read inputs that need unpickling (DataTools .npz); unpickling runs code from the"
-        " file, so only for files you trust",
+        " file, so only for files you trust (sets source.trust_pickle)",
     )
     add_output_options(p)
     add_scale_out_options(
@@ -47,29 +49,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hitprep.config import load_job
-    from hitprep.errors import ConfigError
+    from hitprep.config import FLAGS, load_job
     from hitprep.runners import convert
-
-    overrides = list(args.overrides)
-    if args.trust_pickle:
-        overrides.append("source.trust_pickle=true")
-    if args.layout:
-        if load_job(args.job, overrides=overrides).get("graph") is None:
-            msg = f"--layout applies to graph jobs; {args.job} has no [graph] section"
-            raise ConfigError(msg)
-        overrides.append(f"graph.layout={args.layout}")
-    job = load_job(args.job, overrides=overrides)
     from hitprep.watchmal_files import job_side_files
+
+    flags = {flag: getattr(args, flag) for flag in FLAGS}  # each sets a job key
+    job = load_job(args.job, overrides=args.overrides).with_flags(**flags)
 
     side_files = job_side_files(job, args.inputs, args.output, overwrite=args.overwrite)
     summary = convert(
         job,
         args.inputs,
         args.output,
-        detx=args.detx,
         overwrite=args.overwrite,
-        step=args.step,
         progress=show_progress(args),
         command=args.command_line,
         **scale_out_options(args),

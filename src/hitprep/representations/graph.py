@@ -308,8 +308,9 @@ def build_representations(job: Job, options: BuildOptions) -> list[GraphRepresen
             f" job ({', '.join(sorted(taken))}); give the graph another name"
         )
         raise ConfigError(msg)
-    calibration = job.get("calibration") or {}
-    calibrated = bool(options.detx or calibration.get("detx"))
+    del options
+    calibration = job.get("calibration")
+    calibrated = calibration is not None and bool(calibration.detx)
     return [GraphRepresentation(spec, calibrated=calibrated)]
 
 

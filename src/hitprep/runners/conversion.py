@@ -184,9 +184,9 @@ def convert(
         job: validated job (see :func:`hitprep.config.load_job`).
         inputs: input files; ``event_info.file_index`` refers to their order.
         output: HDF5 file to write.
-        detx: detector file (overrides the job's ``calibration.detx``).
+        detx: detector file: sugar for ``calibration.detx`` (as ``--detx``).
         overwrite: replace an existing output.
-        step: events per chunk (overrides the job's ``source.step``).
+        step: events per chunk: sugar for ``source.step`` (as ``--step``).
         progress: show a progress bar (events of all tasks) on stderr.
         command: command line recorded in the provenance (default: this process's).
         workers: run tasks in this many local processes (with ``dask``: the local
@@ -215,15 +215,15 @@ def convert(
     """
     started = time.perf_counter()
     remote = dask or scheduler is not None  # Dask workers may run elsewhere, in another folder
-    out, paths = _output_and_inputs(output, inputs, detx, overwrite=overwrite, remote=remote)
-    chunk = step or job.source["step"]
-    _check_options(chunk, task_events, workers=workers, dask=dask, scheduler=scheduler)
+    job = job.with_flags(detx=detx, step=step)
+    out, paths = _output_and_inputs(output, inputs, job, overwrite=overwrite, remote=remote)
+    _check_options(task_events, workers=workers, dask=dask, scheduler=scheduler)
     parallel = (workers or 1) > 1 or dask or scheduler is not None
     local = parallel and not dask and scheduler is None
     # local worker processes start first: they import hitprep while this one plans
     early = make_backend(workers=workers, dask=False, scheduler=None, timeout=0) if local else None
     try:
-        spec = WorkSpec.build(job, detx=str(detx) if detx else None, step=chunk, command=command)
+        spec = WorkSpec.build(job, command=command)
         pipeline = spec.pipeline()  # builds (and so checks) the job before any work
         tasks = plan_tasks(spec, paths, task_events=task_events)
         resuming = resume or (resume is None and parts_folder(out.resolve()).exists())
@@ -257,13 +257,13 @@ def convert(
 def _output_and_inputs(
     output: str | Path,
     inputs: Sequence[str | Path],
-    detx: str | Path | None,
+    job: Job,
     *,
     overwrite: bool,
     remote: bool,
 ) -> tuple[Path, list[Path]]:
     """The output (checked) and the input paths (absolute for ``remote`` workers); neither
-    an input nor the detector file may be the output."""
+    an input nor a file the job reads (a detector file) may be the output."""
     if not inputs:
         msg = "no input files given"
         raise ConfigError(msg)
@@ -274,19 +274,18 @@ def _output_and_inputs(
     if any(p.resolve() == out.resolve() for p in paths):
         msg = f"output {out} is also an input"
         raise ConfigError(msg)
-    if detx is not None and Path(detx).resolve() == out.resolve():
-        msg = f"output {out} is the detector file (--detx)"
-        raise ConfigError(msg)
+    for key, (path, what) in job.input_files().items():
+        if path.resolve() == out.resolve():
+            msg = f"output {out} is the {what} the job reads ({key})"
+            raise ConfigError(msg)
     return out, paths
 
 
 def _check_options(
-    chunk: int, task_events: int | None, *, workers: int | None, dask: bool, scheduler: str | None
+    task_events: int | None, *, workers: int | None, dask: bool, scheduler: str | None
 ) -> None:
-    """Events per chunk, the runner's options and entries per task, before any work."""
-    if chunk <= 0:
-        msg = f"step must be a positive number of events, not {chunk}"
-        raise ConfigError(msg)
+    """The runner's options and entries per task, before any work (events per chunk are
+    the job's ``[source].step``, checked with the job)."""
     check_runner_options(workers=workers, dask=dask, scheduler=scheduler)
     if task_events is not None and task_events < 1:
         msg = f"task_events must be a positive number of entries, not {task_events}"

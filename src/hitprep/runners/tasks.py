@@ -29,7 +29,7 @@ from hitprep.errors import HitprepError
 from hitprep.pipeline import BuildOptions, Context, Pipeline
 from hitprep.provenance import input_records, provenance_attrs, version
 from hitprep.sinks.hdf5 import HDF5Sink
-from hitprep.sources import detect_format, open_source
+from hitprep.sources import detect_format, open_source, reader_options
 from hitprep.sources.base import Source
 
 __all__ = [
@@ -94,9 +94,7 @@ class WorkSpec:
     """Everything a worker needs to run tasks of one job; small and picklable.
 
     Attributes:
-        job: the validated job.
-        detx: detector file given on the command line, if any.
-        step: events per chunk.
+        job: the validated job, the files it reads as absolute paths.
         command: command line recorded in each shard's provenance.
         key: hash of the job, its options, the files it reads and hitprep's version.
         raw_shards: write shards uncompressed (the merge compresses the rows once; a
@@ -104,37 +102,37 @@ class WorkSpec:
     """
 
     job: Job
-    detx: str | None
-    step: int
     command: str | None = None
     key: str = field(default="", compare=False)
     raw_shards: bool = field(default=False, compare=False)
 
+    @property
+    def step(self) -> int:
+        """Events per chunk (``[source].step``)."""
+        return self.job.source.step
+
     @classmethod
-    def build(cls, job: Job, *, detx: str | None, step: int, command: str | None) -> WorkSpec:
+    def build(cls, job: Job, *, command: str | None) -> WorkSpec:
         """A spec with its :attr:`key` computed."""
-        cal = job.get("calibration")
-        read = detx or (cal.get("detx") if isinstance(cal, dict) else None) or None
-        if read:  # workers elsewhere (Dask) need a path that does not depend on their cwd
-            detx = str(Path(read).resolve())
+        job = job.with_files_resolved()  # workers elsewhere (Dask) do not share our cwd
+        files = {key: file_identity(path) for key, (path, _) in job.input_files().items()}
         text = json.dumps(
             {
                 "hitprep": version(),
                 "job": job.text,
                 "resolved": job.resolved_json(),
                 "overrides": list(job.overrides),
-                "detx": file_identity(Path(read)) if read else None,
+                "files": files,
             },
             sort_keys=True,
         )
-        return cls(job, detx, step, command, hashlib.sha256(text.encode()).hexdigest())
+        return cls(job, command, hashlib.sha256(text.encode()).hexdigest())
 
     def pipeline(self) -> Pipeline:
         """A fresh pipeline; built once per process and job, then copied."""
         template = _TEMPLATES.get(self.key)
         if template is None:
-            options = BuildOptions(detx=Path(self.detx) if self.detx else None)
-            template = Pipeline(self.job, options)
+            template = Pipeline(self.job, BuildOptions())
             if len(_TEMPLATES) >= 4:
                 _TEMPLATES.pop(next(iter(_TEMPLATES)))
             _TEMPLATES[self.key] = template
@@ -184,15 +182,10 @@ def output_sink(job: Job, path: Path, *, overwrite: bool, raw: bool = False) -> 
 def open_input(job: Job, path: Path, *, before: tuple[Path, ...] = ()) -> Source:
     """Open one input with the job's ``[source]`` options (``before``: see :class:`Task`)."""
     src = job.source
+    fmt = detect_format(path) if src.format == "auto" else src.format
     options: dict[str, Any] = {"previous": before} if before else {}
-    for name in ("tree", "collections", "groups"):
-        if src.get(name):
-            options[name] = src[name]
-    if src.get("trust_pickle"):  # only formats that can unpickle take the option
-        fmt = detect_format(path) if src["format"] == "auto" else src["format"]
-        if fmt == "wcsim_npz":
-            options["trust_pickle"] = True
-    return open_source(path, format=src["format"], **options)
+    options.update(src.reader_options(reader_options(fmt)))
+    return open_source(path, format=fmt, **options)
 
 
 def task_items(

@@ -12,7 +12,15 @@ from typing import Any
 from hitprep.errors import ConfigError, FileFormatError, KeyInFileError
 from hitprep.sources.base import Source
 
-__all__ = ["FORMATS", "Source", "detect_format", "numbered_across_files", "open_source"]
+__all__ = [
+    "FORMATS",
+    "Source",
+    "detect_format",
+    "numbered_across_files",
+    "open_source",
+    "reader_options",
+    "register_format",
+]
 
 #: format name -> "module:Class", imported only when used (keeps start-up fast)
 FORMATS: dict[str, str] = {
@@ -41,6 +49,16 @@ def numbered_across_files(path: str | Path, format: str = "auto") -> bool:
             return False
         format = detect_format(path)
     return format in NUMBERED_ACROSS_FILES
+
+
+def register_format(name: str, source: str | type[Source]) -> None:
+    """Add a format declared outside this package (a plug-in): ``name`` read by ``source``
+    (a :class:`Source` subclass, or ``"module:Class"`` imported when first used). Jobs
+    name it in ``[source] format``; ``"auto"`` does not detect it."""
+    if isinstance(source, str):
+        FORMATS[name] = source
+    else:
+        FORMATS[name] = f"{source.__module__}:{source.__qualname__}"
 
 
 def _source_class(name: str) -> type[Source]:
@@ -130,6 +148,12 @@ def _is_wcsim_npz(path: Path) -> bool:
     return "event_id.npy" in names and bool({"digi_hit_pmt.npy", "true_hit_pmt.npy"} & names)
 
 
+def reader_options(name: str) -> frozenset[str]:
+    """The options the reader of format ``name`` takes (its keyword arguments)."""
+    cls = _source_class(name)
+    return frozenset(inspect.signature(cls.__init__).parameters) - {"self", "path"}
+
+
 def open_source(path: str | Path, *, format: str = "auto", **options: Any) -> Source:
     """Open ``path`` with the source for ``format`` (``"auto"``: detect from content).
 
@@ -146,7 +170,7 @@ def open_source(path: str | Path, *, format: str = "auto", **options: Any) -> So
     """
     name = detect_format(path) if format == "auto" else format
     cls = _source_class(name)
-    takes = set(inspect.signature(cls.__init__).parameters) - {"self", "path"}
+    takes = reader_options(name)
     required = options.pop("collections", None) if "collections" not in takes else None
     unknown = sorted(set(options) - takes)
     if unknown:

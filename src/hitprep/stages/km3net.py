@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 import awkward as ak
 import numpy as np
@@ -36,6 +37,8 @@ class CalibrationSection(Section):
     """Centre hit times on the event's first triggered hit (events without one are dropped)."""
     correct_mc_time: bool = True
     """Shift MC hit and track times into the detector's time frame (mc_t)."""
+
+    input_files: ClassVar[dict[str, str]] = {"detx": "detector file"}
 
 
 class KM3NeTCalibration(Stage):
@@ -113,10 +116,10 @@ class KM3NeTCalibration(Stage):
 def build_stages(job: Job, options: BuildOptions) -> Sequence[Stage]:
     """The calibration stage of a job with a ``[calibration]`` section."""
     cal: CalibrationSection = job.get("calibration")
-    detx: str | Path | None = options.detx or cal.detx or None
+    del options
     return [
         KM3NeTCalibration(
-            _read_in_background(Path(detx)) if detx else None,
+            _read_in_background(Path(cal.detx)) if cal.detx else None,
             correct_timeslew=cal.correct_timeslew,
             center=cal.center_time,
             mc_time=cal.correct_mc_time,
