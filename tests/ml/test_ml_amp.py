@@ -86,3 +86,17 @@ def test_amp_flag_sets_the_key(toy_images: Path) -> None:
         [*command, "--amp", "bf16", "--show-config"], capture_output=True, text=True, check=True
     )
     assert 'amp = "bf16"' in done.stdout.splitlines()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 autocast needs a CUDA GPU")
+def test_fp16_on_a_gpu_resumes_with_its_loss_scale(toy_images: Path, tmp_path: Path) -> None:
+    two = ["train.epochs=2", "train.device='cuda'"]
+    cfg = _config(toy_images, "fp16").replace(two)
+    whole = train(cfg, tmp_path / "whole", log=_quiet)
+    train(cfg.replace(["train.epochs=1"]), tmp_path / "part", log=_quiet)
+    resumed = train(cfg, tmp_path / "part", resume=True, log=_quiet)
+    assert [h["amp"] for h in whole.history] == ["fp16", "fp16"]
+    assert "scale" in load_checkpoint(whole.last).state["grad_scaler"]
+    for key in ("train_loss", "val_loss"):
+        got = [h[key] for h in resumed.history]
+        assert got == pytest.approx([h[key] for h in whole.history], rel=1e-3), key

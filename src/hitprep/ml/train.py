@@ -155,7 +155,7 @@ def train(
         log = _silent
     train_ds, val_ds, n_rows = _datasets(config)
     if resume:
-        run = _resumed(config, out / "last.pt", train_ds, log)
+        run = _resumed(config, out / "last.pt", train_ds, log, precision)
     else:
         for p in existing if procs.main else []:
             p.unlink()
@@ -264,9 +264,14 @@ def _fresh(config: TrainConfig, train_ds: EventDataset) -> _Run:
 
 
 def _resumed(
-    config: TrainConfig, last: Path, train_ds: EventDataset, log: Callable[[str], None]
+    config: TrainConfig,
+    last: Path,
+    train_ds: EventDataset,
+    log: Callable[[str], None],
+    precision: Precision,
 ) -> _Run:
-    """Model, optimizer, history and early-stopping state of ``last.pt``."""
+    """Model, optimizer, history and early-stopping state of ``last.pt`` (and the fp16
+    gradient scaler's state, when the run saved one and resumes in fp16)."""
     ckpt = load_checkpoint(last)
     _check_resumable(ckpt.config, config)
     check_compatible(ckpt.schema, _found_schema(config, train_ds), file=str(train_ds.path))
@@ -276,6 +281,9 @@ def _resumed(
     optimizer = make_optimizer(ckpt.model, config.train)
     if ckpt.optimizer_state is not None:
         optimizer.load_state_dict(ckpt.optimizer_state)
+    scaler_state = ckpt.state.get("grad_scaler")
+    if precision.scaler is not None and isinstance(scaler_state, dict):
+        precision.scaler.load_state_dict(scaler_state)
     log(f"resuming {last.parent} after epoch {ckpt.epoch}")
     return _Run(ckpt.model, ckpt.schema, optimizer, ckpt.history, ckpt.epoch + 1, state)
 
@@ -340,7 +348,7 @@ def _run_epochs(
         )
         record["processes"] = epochs.procs.world
         record["amp"] = epochs.precision.mode
-        improved = _record_epoch(config, run, out, record, epochs.procs)
+        improved = _record_epoch(config, run, out, record, epochs)
         log(epoch_line(record, train_cfg["epochs"], improved))
         stopped = _stopped(config, run)
         if stopped:
@@ -351,10 +359,11 @@ def _run_epochs(
 
 
 def _record_epoch(
-    config: TrainConfig, run: _Run, out: Path, record: dict[str, Any], procs: Processes
+    config: TrainConfig, run: _Run, out: Path, record: dict[str, Any], epochs: _Epochs
 ) -> bool:
     """Add ``record`` to the history, update the early-stopping state, write ``last.pt``
     (and ``best.pt`` when the validation loss improved). Returns whether it improved."""
+    procs, scaler = epochs.procs, epochs.precision.scaler
     epoch = record["epoch"]
     run.history.append(record)
     state = run.state
@@ -371,6 +380,8 @@ def _record_epoch(
         "history": run.history,
         "extra": {**state, "processes": procs.world},
     }
+    if scaler is not None:  # fp16: a resumed run continues from the same loss scale
+        ckpt_args["extra"]["grad_scaler"] = scaler.state_dict()
     if improved and procs.main:
         save_checkpoint(out / "best.pt", **ckpt_args)
     if procs.main:
