@@ -30,7 +30,7 @@ from typing import Any
 from hitprep import config as jobs
 from hitprep.cli import build_parser
 from hitprep.commands.toy import TOYS
-from hitprep.jobmodel import JobSection, Section, model_of, plain
+from hitprep.jobmodel import JobSection, Section, key_docs, model_of, plain
 
 __all__ = ["cli_reference", "jobs_reference", "on_files"]
 
@@ -231,8 +231,9 @@ def _model_default(field: Any) -> str:
 def _model_rows(model: type[Section]) -> list[str]:
     props = model.model_json_schema()["properties"]
     rows = ["| key | type | default | description |", "|---|---|---|---|"]
+    docs = key_docs(model)
     for key, field in model.model_fields.items():
-        doc = " ".join((field.description or "").split())
+        doc = docs.get(key, "")
         rows.append(
             f"| `{key}` | {_cell(_json_type(props[key]))} | {_cell(_model_default(field))} |"
             f" {_cell(doc)} |"

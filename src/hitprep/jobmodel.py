@@ -27,11 +27,16 @@ reads ``job [source].step: must be positive``.
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
+import inspect
+import itertools
 import json
+import textwrap
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -45,6 +50,7 @@ __all__ = [
     "Section",
     "describe_error",
     "json_schema",
+    "key_docs",
     "model_of",
     "plain",
     "table_lines",
@@ -95,8 +101,8 @@ class Section(BaseModel):
         extra="forbid",
         frozen=True,
         strict=True,
-        use_attribute_docstrings=True,
         arbitrary_types_allowed=True,
+        defer_build=True,  # built when first used: a job builds only its sections' models
     )
 
     def __getitem__(self, key: str) -> Any:
@@ -131,6 +137,34 @@ def plain(value: Any) -> Any:
     if callable(value):  # a function given from Python (e.g. a label extractor)
         return f"{value.__module__}:{getattr(value, '__qualname__', repr(value))}"
     return value
+
+
+@functools.cache
+def key_docs(model: type[BaseModel]) -> dict[str, str]:
+    """The documentation of each key of ``model``: the docstring under its attribute.
+
+    Read from the source when asked (for ``--show``, the schema and the docs), not when the
+    model is defined: a job's start-up does not parse the modules that declare sections.
+    """
+    out: dict[str, str] = {}
+    for cls in reversed(model.__mro__):
+        if not (isinstance(cls, type) and issubclass(cls, Section)) or cls is Section:
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for stmt, after in itertools.pairwise(body):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                out[stmt.target.id] = " ".join(inspect.cleandoc(after.value.value).split())
+    return out
 
 
 def _tuples(value: Any) -> Any:
@@ -279,9 +313,26 @@ def json_schema(sections: Mapping[str, Any], *, title: str = "hitprep job") -> d
     fields: dict[str, Any] = {name: (kind | None, None) for name, kind in sections.items()}
     job = create_model("Job", __config__=ConfigDict(extra="forbid"), **fields)
     schema: dict[str, Any] = job.model_json_schema()
+    for model in _models(sections.values()):
+        found = schema.get("$defs", {}).get(model.__name__, {}).get("properties", {})
+        for key, doc in key_docs(model).items():
+            if key in found and doc:
+                found[key]["description"] = doc
     schema["title"] = title
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
+
+
+def _models(annotations: Iterable[Any]) -> list[type[Section]]:
+    """Every section model reachable from ``annotations`` (through keys that are tables)."""
+    out: list[type[Section]] = []
+    todo = [model_of(a) for a in annotations]
+    while todo:
+        model = todo.pop()
+        if isinstance(model, type) and issubclass(model, Section) and model not in out:
+            out.append(model)
+            todo += [model_of(f.annotation) for f in model.model_fields.values()]
+    return out
 
 
 def _toml_value(value: Any) -> str:
@@ -304,8 +355,7 @@ def _toml_key(key: Any) -> str:
 
 
 def _doc_line(model: type[BaseModel], key: str) -> str:
-    doc = model.model_fields[key].description or ""
-    return " ".join(doc.split())
+    return key_docs(model).get(key, "")
 
 
 def table_lines(name: str, value: Any) -> Iterator[str]:

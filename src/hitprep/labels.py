@@ -25,7 +25,6 @@ from hitprep.errors import ConfigError
 from hitprep.events import counts, event_index, flat_column, offsets_from_counts
 from hitprep.jobmodel import JobSection, Section
 from hitprep.pipeline import BuildOptions, Context, Representation
-from hitprep.writeback.generator import _import_function
 
 __all__ = [
     "ALL_COLLECTIONS",
@@ -143,6 +142,8 @@ def load_extractor(spec: str | Extractor) -> Extractor:
         )
         raise ConfigError(msg)
     try:
+        from hitprep.writeback.generator import _import_function  # (imports uproot)
+
         func: Any = _import_function(spec, None)  # (the loader writeback generators use)
     except ConfigError as err:
         msg = f"labels.extractor {spec!r} cannot be loaded: {err}"
