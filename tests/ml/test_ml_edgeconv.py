@@ -153,3 +153,22 @@ def test_knn_model_keeps_knn_on_a_file_with_edges(
     ]
     with h5py.File(summaries[0].output) as a, h5py.File(summaries[1].output) as b:
         assert np.array_equal(a["predictions"][:], b["predictions"][:])
+
+
+def test_pointnet_neither_reads_nor_needs_stored_edges(
+    km3net_edges: Path, km3net_no_edges: Path, tmp_path: Path
+) -> None:
+    """A model that ignores edges records none: it scores files with or without them alike."""
+    cfg = _edge_config(
+        km3net_edges, "model.name='pointnet'", "train.epochs=1", "split.fractions=[0.2, 0.1, 0.7]"
+    )
+    result = train(cfg, tmp_path / "run", log=lambda line: None)
+    schema = load_checkpoint(result.last).schema
+    assert schema.inputs[0].edges == "" and not schema.uses_edges
+    assert "x_edges" not in open_dataset(cfg.data, labels=False, edges=False).__getitems__([0])
+    summaries = [
+        predict(result.last, data, tmp_path / f"{data.stem}.h5")
+        for data in (km3net_edges, km3net_no_edges)
+    ]
+    with h5py.File(summaries[0].output) as a, h5py.File(summaries[1].output) as b:
+        assert np.array_equal(a["predictions"][:], b["predictions"][:])

@@ -84,6 +84,7 @@ def open_dataset(
     classes: Sequence[int] | None = None,
     in_memory: bool | str | None = None,
     fixed_extras: Mapping[str, float] | None = None,
+    edges: bool = True,
 ) -> EventDataset:
     """The dataset the ``[data]`` table describes, over ``path`` (default ``data["path"]``).
 
@@ -96,6 +97,7 @@ def open_dataset(
         classes: class values (default ``data["classes"]``, else all in the file).
         in_memory: overrides ``data["in_memory"]``.
         fixed_extras: extra inputs given a value instead of read from the file.
+        edges: read a graph's stored edges (only a model that uses them needs them).
 
     Raises:
         ConfigError: no data file, a kind that does not fit the file, missing options.
@@ -138,6 +140,7 @@ def open_dataset(
             mask=data["mask"],
             offsets=data["offsets"],
             max_nodes=data["max_nodes"],
+            edges=edges,
             **common,
         )
     if not data["pmt_map"]:

@@ -107,13 +107,14 @@ def _scored_events(ckpt: Checkpoint, data: str | Path, split: str) -> tuple[Even
     """
     schema, config = ckpt.schema, ckpt.config
     data_cfg = dict(config.data, label=schema.label or "")
-    probe = open_dataset(data_cfg, path=data, labels=False, in_memory=False)
+    edges = schema.uses_edges
+    probe = open_dataset(data_cfg, path=data, labels=False, in_memory=False, edges=edges)
     check_compatible(schema, probe.schema(), file=str(data))
     n_rows = probe.n_file_rows
     probe.file.close()
     chosen, rows = _rows(data, split, n_rows, config.data["path"], config.split)
     try:
-        ds = open_dataset(data_cfg, path=data, rows=rows, classes=schema.classes)
+        ds = open_dataset(data_cfg, path=data, rows=rows, classes=schema.classes, edges=edges)
     except KeyInFileError as err:
         wanted = [schema.label, *(f for t in schema.targets for f in t.fields)]
         if err.key not in wanted:

@@ -16,7 +16,8 @@ to its longest event and comes with ``<name>_mask`` (B, nodes) bool.
 Precomputed edges (``hitprep convert`` with ``graph.edges``: ``x_edges`` local (source,
 target) pairs and ``x_edges_indices``) come as ``<name>_edges`` (E, 2) int64: indices
 into the batch's flattened nodes (``event * nodes + node``); edges to nodes cut by
-``max_nodes`` are dropped.
+``max_nodes`` are dropped. Edges are read only for a model that uses them
+(``GraphDataset(edges=False)`` otherwise): a PointNet neither pays for them nor needs them.
 """
 
 from __future__ import annotations
@@ -129,9 +130,11 @@ class GraphDataset(EventDataset):
         mask: str = "auto",
         offsets: str = "auto",
         max_nodes: int = 0,
+        edges: bool = True,
         **options: Any,
     ) -> None:
         self.nodes = nodes
+        self.read_edges = edges
         self.wanted = tuple(features)
         self.mask_spec = mask
         self.offsets_spec = offsets
@@ -166,7 +169,8 @@ class GraphDataset(EventDataset):
         self.structured = structured
         self.feature_cols = [names.index(n) for n in chosen]
         self.feature_names = tuple(chosen)
-        self._find_edges(f)
+        if self.read_edges:
+            self._find_edges(f)
         edges = self.edges_dataset or ""  # recorded in the schema: reloads need the same edges
         spec = InputSpec(self.nodes, "nodes", (len(chosen),), self.feature_names, edges=edges)
         self.specs = (spec,)

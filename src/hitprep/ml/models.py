@@ -38,6 +38,7 @@ __all__ = [
     "PointNet",
     "build_model",
     "default_model",
+    "uses_stored_edges",
 ]
 
 #: spatial size each axis is pooled down to before the dense layers (bounds their size)
@@ -293,6 +294,11 @@ _OPTIONS = {
     "pointnet": ("node_channels", "hidden", "dropout"),
     "edgeconv": ("node_channels", "k", "hidden", "dropout"),
 }
+
+
+def uses_stored_edges(name: str) -> bool:
+    """Whether the model ``name`` reads a graph's stored edges (``auto`` picks PointNet)."""
+    return name == EdgeConvModel.name
 
 
 def default_model(inputs: Sequence[InputSpec], extras: Sequence[str]) -> str:

@@ -97,7 +97,13 @@ def predict(
         msg = f"--extra: give one value per extra input, or several for one only (got {given})"
         raise ConfigError(msg)
     fixed = {k: vs[0] for k, vs in given.items()}
-    ds = open_dataset(ckpt.config.data, path=data, labels=False, fixed_extras=fixed)
+    ds = open_dataset(
+        ckpt.config.data,
+        path=data,
+        labels=False,
+        fixed_extras=fixed,
+        edges=ckpt.schema.uses_edges,
+    )
     check_compatible(ckpt.schema, ds.schema(), file=str(data))
     loader = make_loader(ds, batch_size=batch_size, num_workers=num_workers)
     schema = ckpt.schema

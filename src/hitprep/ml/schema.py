@@ -87,6 +87,11 @@ class Schema:
         return len(self.classes)
 
     @property
+    def uses_edges(self) -> bool:
+        """Whether the model was trained on a graph's stored edges (data must carry them)."""
+        return any(spec.edges for spec in self.inputs)
+
+    @property
     def is_regression(self) -> bool:
         return bool(self.targets)
 

@@ -35,7 +35,7 @@ from hitprep.ml.epochs import (
     run_epoch,
 )
 from hitprep.ml.loader import make_loader
-from hitprep.ml.models import HitprepModel, build_model
+from hitprep.ml.models import HitprepModel, build_model, uses_stored_edges
 from hitprep.ml.schema import Schema, check_compatible
 from hitprep.ml.splits import split_rows
 from hitprep.ml.tasks import Task
@@ -103,11 +103,14 @@ def resume_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> TrainCo
 
 
 def _datasets(config: TrainConfig) -> tuple[EventDataset, EventDataset, int]:
-    probe = open_dataset(config.data, labels=False, in_memory=False)
+    edges = uses_stored_edges(config.model["name"])
+    probe = open_dataset(config.data, labels=False, in_memory=False, edges=edges)
     parts = split_rows(probe.n_file_rows, config.split)
     probe.file.close()
-    train_ds = open_dataset(config.data, rows=parts["train"])
-    val_ds = open_dataset(config.data, rows=parts["validation"], classes=train_ds.classes)
+    train_ds = open_dataset(config.data, rows=parts["train"], edges=edges)
+    val_ds = open_dataset(
+        config.data, rows=parts["validation"], classes=train_ds.classes, edges=edges
+    )
     for name, ds in (("training", train_ds), ("validation", val_ds)):
         if len(ds) == 0:
             msg = (
