@@ -25,7 +25,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import h5py
@@ -34,6 +33,7 @@ import numpy.typing as npt
 
 from hitprep import deflate, fastpaths, threads
 from hitprep.atomic import check_output, partial_path, publish
+from hitprep.sinks.lifecycle import OutputLifecycle
 from hitprep.sinks.raw import ContiguousWriter, create_allocated
 
 __all__ = ["HDF5Sink", "dataset_names"]
@@ -139,7 +139,7 @@ def _quiet_dealloc() -> Iterator[None]:
         sys.unraisablehook = hook
 
 
-class HDF5Sink:
+class HDF5Sink(OutputLifecycle):
     """Extendable, chunked, compressed datasets written to a temporary file.
 
     Args:
@@ -403,14 +403,6 @@ class HDF5Sink:
         finally:
             self.tmp_path.unlink(missing_ok=True)
 
-    def __enter__(self) -> HDF5Sink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._h5 is not None:
-            self.abort()
+    @property
+    def is_open(self) -> bool:
+        return self._h5 is not None

@@ -42,7 +42,6 @@ from collections.abc import Callable, Mapping
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import awkward as ak
@@ -53,6 +52,7 @@ import uproot
 from hitprep import deflate
 from hitprep.atomic import check_output, partial_path, publish
 from hitprep.errors import ConfigError
+from hitprep.sinks.lifecycle import OutputLifecycle
 from hitprep.threads import threads
 
 __all__ = ["FastZLIB", "RootSink", "WriteBehind", "parse_compression"]
@@ -334,7 +334,7 @@ class WriteBehind:
                 self._pool = None
 
 
-class RootSink:
+class RootSink(OutputLifecycle):
     """TTrees filled chunk by chunk in a temporary file, renamed on :meth:`commit`.
 
     Args:
@@ -452,14 +452,6 @@ class RootSink:
                     self._file = None
             self.tmp_path.unlink(missing_ok=True)
 
-    def __enter__(self) -> RootSink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._file is not None:
-            self.abort()
+    @property
+    def is_open(self) -> bool:
+        return self._file is not None
