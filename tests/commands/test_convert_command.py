@@ -141,6 +141,21 @@ def test_uncalibrated_positions_ask_for_detx(
     no_outputs(out_dir)
 
 
+@pytest.mark.parametrize("how", ["flag", "job key"])
+def test_missing_detx_names_the_key(
+    how: str, small_h5: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    missing = tmp_path / "nowhere.detx"
+    given = ["--detx", str(missing)] if how == "flag" else ["--set", f"calibration.detx={missing}"]
+    args = ["convert", "km3net_zt", str(small_h5), "-o", str(out_dir / "x.h5"), *given]
+    assert main(args) == 1
+    err = one_line_error(capsys)
+    assert "calibration.detx" in err and str(missing) in err and "does not exist" in err
+    no_outputs(out_dir)
+
+
 def test_detx_lacking_a_dom(
     small_h5: Path, km3net_detx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -275,6 +275,9 @@ def _output_and_inputs(
         msg = f"output {out} is also an input"
         raise ConfigError(msg)
     for key, (path, what) in job.input_files().items():
+        if not path.is_file():
+            msg = f"{key}: the {what} {path} does not exist"
+            raise ConfigError(msg)
         if path.resolve() == out.resolve():
             msg = f"output {out} is the {what} the job reads ({key})"
             raise ConfigError(msg)
