@@ -28,14 +28,23 @@ from fault_helpers import (
 from hitprep.runners.manifest import MANIFEST, parts_folder
 
 
+def _copies(source: Path, folder: Path, n: int) -> list[Path]:
+    folder.mkdir()
+    paths = [folder / f"part{i}.h5" for i in range(n)]
+    for path in paths:
+        shutil.copyfile(source, path)
+    return paths
+
+
 @pytest.fixture
 def inputs(km3net_h5: Path, tmp_path: Path) -> list[Path]:
-    folder = tmp_path / "in"
-    folder.mkdir()
-    paths = [folder / f"part{i}.h5" for i in range(3)]
-    for path in paths:
-        shutil.copyfile(km3net_h5, path)
-    return paths
+    return _copies(km3net_h5, tmp_path / "in", 3)
+
+
+@pytest.fixture
+def many_inputs(km3net_h5: Path, tmp_path: Path) -> list[Path]:
+    """Eight tasks for two workers: after the first shard, six are still to run."""
+    return _copies(km3net_h5, tmp_path / "in", 8)
 
 
 def _args(inputs: list[Path], detx: Path, out: Path) -> list[str | Path]:
@@ -51,11 +60,19 @@ def _args_step(inputs: list[Path], detx: Path, out: Path) -> list[str | Path]:
     [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")],
 )
 def test_signal_cleans_up(
-    sig: signal.Signals, code: int, word: str, inputs: list[Path], km3net_detx: Path, tmp_path: Path
+    sig: signal.Signals,
+    code: int,
+    word: str,
+    many_inputs: list[Path],
+    km3net_detx: Path,
+    tmp_path: Path,
 ) -> None:
     out = tmp_path / "out" / "a.h5"
-    proc = start_cli(_args_step(inputs, km3net_detx, out))
-    wait_for(tmp_path / "out", ".task-*.partial*", proc=proc)  # a worker is writing a shard
+    proc = start_cli(_args_step(many_inputs, km3net_detx, out))
+    # the first shard is finished (it stays until the merge): the workers are on the next
+    # tasks. A shard's temporary can be seen only for the moment it is written, so waiting for
+    # one could catch the last and signal a run that has just ended.
+    wait_for(parts_folder(out), "task-*.h5", proc=proc)
     family = children(proc.pid)
     assert family, "the run started no worker process"
     proc.send_signal(sig)
