@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +29,13 @@ def run_cli(
     )
 
 
+def _as_from_a_terminal() -> None:
+    """In the child: Ctrl-C (SIGINT) does what it does for a user at a terminal. A shell
+    script's background job (``cmd &``) starts with SIGINT ignored, and Python then never
+    raises KeyboardInterrupt: the signal tests must not depend on how the suite was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(args: Sequence[str | Path]) -> subprocess.Popen[str]:
     """``hitprep ARGS`` started in a subprocess (its own process group), not waited for."""
     return subprocess.Popen(
@@ -36,6 +44,7 @@ def start_cli(args: Sequence[str | Path]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_as_from_a_terminal,
     )
 
 
